@@ -1,0 +1,88 @@
+"""CARDVALUE_HOME: the one folder that holds everything the platform writes.
+
+    $CARDVALUE_HOME/
+      warehouse.duckdb     the DuckDB warehouse (raw_sales, quarantine, sports_stats, ...)
+      landing/<class>/     files to ingest; never modified or deleted by the platform
+      state/ingested/      receipts: which partitions were built from which file version
+      mlflow/              MLflow tracking database and artifacts
+      reports/             HTML reports and plots
+      dagster/             the Dagster instance (runs, event log, schedules, sensor cursors)
+
+The default is `.cardvalue` under the current directory, so `cardvalue demo` and `dagster dev`
+started from the project root share one home. Deleting the folder starts over.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV_VAR = "CARDVALUE_HOME"
+DEFAULT_HOME = ".cardvalue"
+
+DAGSTER_YAML = """\
+# Written by CardValue. The warehouse pool lets one step at a time write the DuckDB file
+# (DuckDB allows a single writing process), so concurrent runs queue instead of failing on its lock.
+concurrency:
+  pools:
+    default_limit: 1
+    granularity: op
+  runs:
+    max_concurrent_runs: 4
+telemetry:
+  enabled: false
+"""
+
+
+@dataclass(frozen=True)
+class Home:
+    """Paths inside one CardValue home."""
+
+    root: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def receipts(self) -> Path:
+        return self.root / "state" / "ingested"
+
+    @property
+    def mlflow(self) -> Path:
+        return self.root / "mlflow"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def dagster(self) -> Path:
+        return self.root / "dagster"
+
+    def create(self) -> Home:
+        """Create the folders and the Dagster instance settings; keep whatever is there."""
+        for folder in (self.landing, self.receipts, self.mlflow, self.reports, self.dagster):
+            folder.mkdir(parents=True, exist_ok=True)
+
+        settings = self.dagster / "dagster.yaml"
+        if not settings.exists():
+            settings.write_text(DAGSTER_YAML)
+
+        # The UI shows a first-visit pop-up over the asset graph until this file says it was seen.
+        nux = self.dagster / ".nux" / "nux.yaml"
+        if not nux.exists():
+            nux.parent.mkdir(parents=True, exist_ok=True)
+            nux.write_text("seen: 1\n")
+        return self
+
+
+def current_home() -> Home:
+    """The home named by $CARDVALUE_HOME, or `.cardvalue` under the current directory."""
+    configured = os.environ.get(HOME_ENV_VAR, "").strip()
+    return Home(Path(configured or DEFAULT_HOME).expanduser().resolve())
