@@ -6,11 +6,12 @@ import logging
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import click
 
 from cardvalue_dagster.demo import DEFAULT_DAYS, run_demo
-from cardvalue_dagster.home import HOME_ENV_VAR, current_home
+from cardvalue_dagster.home import HOME_ENV_VAR, current_home, write_dotenv
 from cardvalue_dagster.sources.bundled_default import DEFAULT_SEED, seed_landing_zone
 
 UI_HOST = "127.0.0.1"
@@ -39,6 +40,7 @@ def demo(days: int, seed: int) -> None:
     home = current_home()
     click.echo(f"CardValue home: {home.root}  (set {HOME_ENV_VAR} to use another)", err=True)
     outcomes = run_demo(home, days=days, seed=seed, progress=lambda m: click.echo(m, err=True))
+    dotenv = write_dotenv(Path.cwd(), home)
 
     failed = [o for o in outcomes if not o.success]
     click.echo(
@@ -46,6 +48,8 @@ def demo(days: int, seed: int) -> None:
         f"in {sum(o.seconds for o in outcomes):.0f}s."
     )
     click.echo(f"Open the UI:  cardvalue ui   (serves http://{UI_HOST}:{UI_PORT})")
+    if dotenv is not None:
+        click.echo(f"          or  dagster dev   (from here; {dotenv.name} points it at this home)")
     if failed:
         for outcome in failed:
             click.echo(

@@ -6,6 +6,7 @@ from dagster import Definitions, in_process_executor
 
 from cardvalue_dagster.assets.checks import INGEST_CHECKS
 from cardvalue_dagster.assets.ingest import hobby_prices, raw_sales, sports_stats
+from cardvalue_dagster.assets.sources import SOURCE_SPECS
 from cardvalue_dagster.automation import landing_sensor
 from cardvalue_dagster.home import Home, current_home
 from cardvalue_dagster.jobs import INGEST_JOBS
@@ -20,7 +21,7 @@ def build_definitions(home: Home) -> Definitions:
     9 s a step here), and the warehouse admits one writer at a time anyway.
     """
     return Definitions(
-        assets=[raw_sales, sports_stats, hobby_prices],
+        assets=[*SOURCE_SPECS, raw_sales, sports_stats, hobby_prices],
         asset_checks=INGEST_CHECKS,
         jobs=[*INGEST_JOBS, refresh_card_prices],
         sensors=[landing_sensor],

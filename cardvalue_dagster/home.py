@@ -82,6 +82,29 @@ class Home:
         return self
 
 
+def write_dotenv(project_root: Path, home: Home) -> Path | None:
+    """Point `dagster dev` run from `project_root` at this home, through a `.env` file.
+
+    Dagster reads `.env` from the working directory before it resolves DAGSTER_HOME, which must
+    be an absolute path, so the file cannot be committed and is written here instead. Only done
+    in a project root (a folder with workspace.yaml); other lines of an existing `.env` are kept.
+    """
+    if not (project_root / "workspace.yaml").exists():
+        return None
+    managed = {HOME_ENV_VAR: str(home.root), "DAGSTER_HOME": str(home.dagster)}
+    dotenv = project_root / ".env"
+    kept = []
+    if dotenv.exists():
+        kept = [
+            line
+            for line in dotenv.read_text().splitlines()
+            if line.split("=", 1)[0].strip() not in managed
+        ]
+    lines = [*kept, *(f"{key}={value}" for key, value in managed.items())]
+    dotenv.write_text("\n".join(lines) + "\n")
+    return dotenv
+
+
 def current_home() -> Home:
     """The home named by $CARDVALUE_HOME, or `.cardvalue` under the current directory."""
     configured = os.environ.get(HOME_ENV_VAR, "").strip()

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,9 @@ class CardApis(ConfigurableResource):
     pokemontcg_query: str = Field(
         default="set.series:Base", description="PokemonTCG.io query; the Base series by default."
     )
+    max_attempts: int = Field(
+        default=5, description="Attempts per request before a source counts as down."
+    )
 
     def sources(self) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
         """Per source: the game it prices, and how to fetch its cards as one response document."""
@@ -53,15 +57,21 @@ class CardApis(ConfigurableResource):
             YgoprodeckClient,
         )
 
+        def retry(client: Any) -> Any:
+            return replace(client.default_retry, max_attempts=self.max_attempts)
+
         def scryfall() -> dict[str, Any]:
-            cards = list(ScryfallClient().search_cards(self.scryfall_query))
+            cards = list(
+                ScryfallClient(retry=retry(ScryfallClient)).search_cards(self.scryfall_query)
+            )
             return {"object": "list", "has_more": False, "total_cards": len(cards), "data": cards}
 
         def ygoprodeck() -> dict[str, Any]:
-            return {"data": list(YgoprodeckClient().cards(**self.ygoprodeck_params))}
+            client = YgoprodeckClient(retry=retry(YgoprodeckClient))
+            return {"data": list(client.cards(**self.ygoprodeck_params))}
 
         def pokemontcg() -> dict[str, Any]:
-            client = PokemonTcgClient(api_key=self.pokemontcg_api_key)
+            client = PokemonTcgClient(self.pokemontcg_api_key, retry=retry(PokemonTcgClient))
             cards = list(client.search_cards(self.pokemontcg_query))
             n = len(cards)
             return {"data": cards, "page": 1, "pageSize": n, "count": n, "totalCount": n}

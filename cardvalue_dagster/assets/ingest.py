@@ -14,6 +14,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
 
 from cardvalue_dagster.assets.metadata import OWNER, preview, table_metadata
+from cardvalue_dagster.assets.sources import landing_zone, player_statistics
 from cardvalue_dagster.partitions import (
     class_date_partitions,
     game_date_partitions,
@@ -35,6 +36,7 @@ WAREHOUSE_POOL = "warehouse"
 
 
 @asset(
+    deps=[landing_zone],
     partitions_def=class_date_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
@@ -93,6 +95,7 @@ def raw_sales(
 
 
 @asset(
+    deps=[player_statistics],
     partitions_def=sport_date_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
@@ -127,6 +130,7 @@ def sports_stats(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
 
 
 @asset(
+    deps=[landing_zone],
     partitions_def=game_date_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
