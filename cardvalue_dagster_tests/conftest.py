@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
+from cardvalue_dagster.automation import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from cardvalue_dagster.home import Home
+from cardvalue_dagster.partitions import partition_key
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -54,3 +57,25 @@ def write_landing_csv(home: Home, relative: str, frame: pd.DataFrame) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return path
+
+
+def run_range(defs, instance, job, first_class, start, end, last_class=None):
+    """Execute `job` in-process over one class (or a rectangle of classes) and a day range."""
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance,
+        tags={
+            PARTITION_RANGE_START_TAG: partition_key(first_class, start),
+            PARTITION_RANGE_END_TAG: partition_key(last_class or first_class, end),
+        },
+        raise_on_error=False,
+    )
+
+
+def query(home: Home, sql: str) -> pd.DataFrame:
+    """Read the home's warehouse the way a user would, read-only."""
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+def days_from(start: dt.date, count: int) -> list[dt.date]:
+    return [start + dt.timedelta(days=n) for n in range(count)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import pandas as pd
 from dagster import AssetKey, Definitions, MaterializeResult, asset, define_asset_job
 
@@ -14,26 +13,10 @@ from cardvalue_dagster.automation import PARTITION_RANGE_END_TAG, PARTITION_RANG
 from cardvalue_dagster.definitions import build_definitions
 from cardvalue_dagster.partitions import class_date_partitions, partition_key
 from cardvalue_dagster.resources import build_resources
-from cardvalue_dagster_tests.conftest import canonical_sales, write_landing_csv
+from cardvalue_dagster_tests.conftest import canonical_sales, query, run_range, write_landing_csv
 
 DAY = dt.date(2026, 11, 2)
 DAYS = [DAY + dt.timedelta(days=n) for n in range(3)]
-
-
-def run_sales(defs, instance, asset_class, start, end, job="ingest_sales"):
-    return defs.resolve_job_def(job).execute_in_process(
-        instance=instance,
-        tags={
-            PARTITION_RANGE_START_TAG: partition_key(asset_class, start),
-            PARTITION_RANGE_END_TAG: partition_key(asset_class, end),
-        },
-        raise_on_error=False,
-    )
-
-
-def table(home, sql):
-    with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        return con.execute(sql).df()
 
 
 def check_verdicts(result, check_name):
@@ -49,10 +32,10 @@ def test_a_range_run_writes_every_day_and_passes_its_contract(home, instance):
     write_landing_csv(home, "art/sales.csv", canonical_sales("art", DAYS))
     defs = build_definitions(home)
 
-    result = run_sales(defs, instance, "art", DAYS[0], DAYS[-1])
+    result = run_range(defs, instance, "ingest_sales", "art", DAYS[0], DAYS[-1])
 
     assert result.success
-    stored = table(home, "SELECT sale_date, count(*) n FROM raw_sales GROUP BY 1 ORDER BY 1")
+    stored = query(home, "SELECT sale_date, count(*) n FROM raw_sales GROUP BY 1 ORDER BY 1")
     assert stored["n"].tolist() == [3, 3, 3]
     verdicts = check_verdicts(result, "raw_sales_contract")
     assert verdicts == {partition_key("art", d): True for d in DAYS}
@@ -65,10 +48,10 @@ def test_the_same_partition_materialized_twice_has_the_same_rows(home, instance)
     write_landing_csv(home, "art/sales.csv", canonical_sales("art", DAYS))
     defs = build_definitions(home)
 
-    run_sales(defs, instance, "art", DAYS[0], DAYS[-1])
-    first = table(home, "SELECT * FROM raw_sales ORDER BY sale_id")
-    run_sales(defs, instance, "art", DAYS[0], DAYS[-1])
-    second = table(home, "SELECT * FROM raw_sales ORDER BY sale_id")
+    run_range(defs, instance, "ingest_sales", "art", DAYS[0], DAYS[-1])
+    first = query(home, "SELECT * FROM raw_sales ORDER BY sale_id")
+    run_range(defs, instance, "ingest_sales", "art", DAYS[0], DAYS[-1])
+    second = query(home, "SELECT * FROM raw_sales ORDER BY sale_id")
 
     assert len(first) == 9
     pd.testing.assert_frame_equal(first, second)
@@ -77,15 +60,15 @@ def test_the_same_partition_materialized_twice_has_the_same_rows(home, instance)
 def test_rematerializing_one_day_replaces_exactly_that_day(home, instance):
     path = write_landing_csv(home, "art/sales.csv", canonical_sales("art", DAYS))
     defs = build_definitions(home)
-    run_sales(defs, instance, "art", DAYS[0], DAYS[-1])
+    run_range(defs, instance, "ingest_sales", "art", DAYS[0], DAYS[-1])
 
     changed = canonical_sales("art", DAYS)
     changed.loc[changed["sale_date"] == DAYS[1].isoformat(), "price_usd"] = 555.0
     changed.loc[changed["sale_date"] == DAYS[2].isoformat(), "price_usd"] = 777.0
     changed.to_csv(path, index=False)
-    run_sales(defs, instance, "art", DAYS[1], DAYS[1])
+    run_range(defs, instance, "ingest_sales", "art", DAYS[1], DAYS[1])
 
-    prices = table(home, "SELECT sale_date, max(price_usd) p FROM raw_sales GROUP BY 1 ORDER BY 1")
+    prices = query(home, "SELECT sale_date, max(price_usd) p FROM raw_sales GROUP BY 1 ORDER BY 1")
     assert prices["p"].tolist() == [102.0, 555.0, 102.0]
 
 
@@ -95,10 +78,10 @@ def test_a_file_dropped_twice_under_two_names_is_ingested_once(home, instance):
     write_landing_csv(home, "art/b.csv", sales)
     defs = build_definitions(home)
 
-    result = run_sales(defs, instance, "art", DAYS[0], DAYS[-1])
+    result = run_range(defs, instance, "ingest_sales", "art", DAYS[0], DAYS[-1])
 
     assert result.success
-    assert table(home, "SELECT count(*) n FROM raw_sales")["n"][0] == 9
+    assert query(home, "SELECT count(*) n FROM raw_sales")["n"][0] == 9
 
 
 @asset(partitions_def=class_date_partitions, deps=[raw_sales])
@@ -119,16 +102,16 @@ def test_bad_rows_are_quarantined_and_block_everything_downstream(home, instance
         resources=build_resources(home),
     )
 
-    result = run_sales(defs, instance, "art", DAYS[0], DAYS[-1], job="with_downstream")
+    result = run_range(defs, instance, "with_downstream", "art", DAYS[0], DAYS[-1])
 
     assert not result.success
-    quarantine = table(home, "SELECT source_file, source_row, rule FROM quarantine ORDER BY 2")
+    quarantine = query(home, "SELECT source_file, source_row, rule FROM quarantine ORDER BY 2")
     assert quarantine["source_file"].tolist() == ["art/corrupt.csv", "art/corrupt.csv"]
     assert quarantine["source_row"].tolist() == [5, 8]
     assert quarantine["rule"].iloc[0] == "price_usd: greater_than(0)"
     assert quarantine["rule"].iloc[1] == "parseable"
 
-    stored = table(home, "SELECT min(price_usd) low, count(*) n FROM raw_sales")
+    stored = query(home, "SELECT min(price_usd) low, count(*) n FROM raw_sales")
     assert stored["low"][0] > 0 and stored["n"][0] == 7
     verdicts = check_verdicts(result, "raw_sales_contract")
     assert verdicts[partition_key("art", DAYS[1])] is False
@@ -142,7 +125,7 @@ def test_the_failing_check_names_file_row_and_rule(home, instance):
     write_landing_csv(home, "art/zero.csv", sales)
     defs = build_definitions(home)
 
-    result = run_sales(defs, instance, "art", DAYS[0], DAYS[0])
+    result = run_range(defs, instance, "ingest_sales", "art", DAYS[0], DAYS[0])
 
     evaluation = next(
         e.event_specific_data
@@ -161,7 +144,7 @@ def test_an_unreadable_file_fails_the_run_naming_the_file(home, instance):
     garbage.write_bytes(b"\x00\x01\x02 not a known header\nfoo,bar\n")
     defs = build_definitions(home)
 
-    result = run_sales(defs, instance, "art", DAYS[0], DAYS[-1])
+    result = run_range(defs, instance, "ingest_sales", "art", DAYS[0], DAYS[-1])
 
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
@@ -175,13 +158,13 @@ def test_rows_outside_a_dated_folder_are_quarantined(home, instance):
     write_landing_csv(home, f"art/{DAYS[0]}/daily.csv", sales)
     defs = build_definitions(home)
 
-    result = run_sales(defs, instance, "art", DAYS[0], DAYS[0])
+    result = run_range(defs, instance, "ingest_sales", "art", DAYS[0], DAYS[0])
 
     assert not result.success
-    quarantine = table(home, "SELECT rule, partition_date FROM quarantine")
+    quarantine = query(home, "SELECT rule, partition_date FROM quarantine")
     assert set(quarantine["rule"]) == {"sale_date inside partition"}
     assert len(quarantine) == 3
-    assert table(home, "SELECT count(*) n FROM raw_sales")["n"][0] == 3
+    assert query(home, "SELECT count(*) n FROM raw_sales")["n"][0] == 3
 
 
 def test_a_rectangle_of_neighbouring_classes_runs_in_one_run(home, instance):
@@ -199,5 +182,5 @@ def test_a_rectangle_of_neighbouring_classes_runs_in_one_run(home, instance):
     )
 
     assert result.success
-    counts = table(home, "SELECT asset_class, count(*) n FROM raw_sales GROUP BY 1 ORDER BY 1")
+    counts = query(home, "SELECT asset_class, count(*) n FROM raw_sales GROUP BY 1 ORDER BY 1")
     assert dict(zip(counts["asset_class"], counts["n"], strict=True)) == {"art": 9, "sneakers": 9}

@@ -6,38 +6,17 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 from dagster import AssetKey
 
-from cardvalue_dagster.automation import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from cardvalue_dagster.definitions import build_definitions
 from cardvalue_dagster.partitions import partition_key
 from cardvalue_dagster.sources.sports_reference import resolve_player_id
+from cardvalue_dagster_tests.conftest import days_from, query, run_range
 
 TCGPLAYER_SAMPLE = (
     Path(__file__).parent / "fixtures" / "landing" / "tcgplayer_pokemon_price_history_head.csv"
 )
-
-
-def run_range(defs, instance, job, asset_class, start, end):
-    return defs.resolve_job_def(job).execute_in_process(
-        instance=instance,
-        tags={
-            PARTITION_RANGE_START_TAG: partition_key(asset_class, start),
-            PARTITION_RANGE_END_TAG: partition_key(asset_class, end),
-        },
-        raise_on_error=False,
-    )
-
-
-def table(home, sql):
-    with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        return con.execute(sql).df()
-
-
-def days_from(start: dt.date, count: int) -> list[dt.date]:
-    return [start + dt.timedelta(days=n) for n in range(count)]
 
 
 def test_sports_stats_holds_one_row_per_player_and_day_with_only_seasons_known_that_day(
@@ -50,7 +29,7 @@ def test_sports_stats_holds_one_row_per_player_and_day_with_only_seasons_known_t
     result = run_range(defs, instance, "build_sports_stats", "nba", days[0], days[-1])
 
     assert result.success
-    stats = table(home, "SELECT * FROM sports_stats ORDER BY as_of_date, player_id")
+    stats = query(home, "SELECT * FROM sports_stats ORDER BY as_of_date, player_id")
     assert set(stats["asset_class"]) == {"nba"}
     assert sorted(stats["as_of_date"].dt.date.unique()) == days
     assert not stats.duplicated(["as_of_date", "player_id"]).any()
@@ -87,8 +66,8 @@ def test_hobby_prices_holds_the_latest_price_known_on_each_day_and_nothing_later
     result = run_range(defs, instance, "build_hobby_prices", "pokemon", days[0], days[-1])
 
     assert result.success
-    query = "SELECT * FROM hobby_prices ORDER BY as_of_date, card_id, printing, source"
-    prices = table(home, query)
+    ordered = "SELECT * FROM hobby_prices ORDER BY as_of_date, card_id, printing, source"
+    prices = query(home, ordered)
     assert set(prices["asset_class"]) == {"pokemon"}
     assert set(prices["source"]) == {"tcgplayer_history"}
     assert (prices["observed_on"] <= prices["as_of_date"]).all(), "nothing observed after the day"
@@ -119,4 +98,4 @@ def test_hobby_prices_holds_the_latest_price_known_on_each_day_and_nothing_later
 
     again = run_range(defs, instance, "build_hobby_prices", "pokemon", days[0], days[-1])
     assert again.success
-    pd.testing.assert_frame_equal(prices, table(home, query))
+    pd.testing.assert_frame_equal(prices, query(home, ordered))

@@ -184,7 +184,7 @@ def raw_sales_freshness(home: HomeResource) -> AssetCheckResult:
             if not ages
             else f"stale classes: {', '.join(stale)}"
             if stale
-            else "every ingesting class had a file within 48 hours"
+            else f"every ingesting class had a file within {FRESHNESS_HOURS} hours"
         ),
         metadata={
             "hours_since_last_file": MetadataValue.json(ages),
@@ -200,14 +200,7 @@ def sports_stats_contract(
     context: AssetCheckExecutionContext, warehouse: Warehouse
 ) -> Iterator[AssetCheckEvaluation | Output]:
     """Blocking: each day's player rows satisfy the contract (one per player, 0-1 percentiles)."""
-    partitions = split_partition_keys(context.partition_keys)
-    stored = _stored_rows(warehouse, "sports_stats", partitions)
-    verdicts = {
-        partition_key(sport, day): _contract_verdict(
-            SportsStatsContract, _rows_of(stored, "as_of_date", sport, day), day, "as_of_date"
-        )
-        for sport, day in partitions
-    }
+    verdicts = _table_contract_verdicts(context, warehouse, "sports_stats", SportsStatsContract)
     yield from _evaluations(sports_stats.key, "sports_stats_contract", verdicts, blocking=True)
 
 
@@ -218,15 +211,26 @@ def hobby_prices_contract(
     context: AssetCheckExecutionContext, warehouse: Warehouse
 ) -> Iterator[AssetCheckEvaluation | Output]:
     """Blocking: each day's prices satisfy the contract (positive; one per card and printing)."""
-    partitions = split_partition_keys(context.partition_keys)
-    stored = _stored_rows(warehouse, "hobby_prices", partitions)
-    verdicts = {
-        partition_key(game, day): _contract_verdict(
-            HobbyPricesContract, _rows_of(stored, "as_of_date", game, day), day, "as_of_date"
-        )
-        for game, day in partitions
-    }
+    verdicts = _table_contract_verdicts(context, warehouse, "hobby_prices", HobbyPricesContract)
     yield from _evaluations(hobby_prices.key, "hobby_prices_contract", verdicts, blocking=True)
+
+
+def _table_contract_verdicts(
+    context: AssetCheckExecutionContext,
+    warehouse: Warehouse,
+    table: str,
+    model: type[pa.DataFrameModel],
+) -> dict[str, Verdict]:
+    """The contract verdict of every partition of the run, for a table with one row kind."""
+    partitions = split_partition_keys(context.partition_keys)
+    date_column = PARTITION_DATE_COLUMN[table]
+    stored = _stored_rows(warehouse, table, partitions)
+    return {
+        partition_key(asset_class, day): _contract_verdict(
+            model, _rows_of(stored, date_column, asset_class, day), day, date_column
+        )
+        for asset_class, day in partitions
+    }
 
 
 def _sales_contract_verdict(rows: pd.DataFrame, rejects: pd.DataFrame, day: dt.date) -> Verdict:
@@ -253,10 +257,7 @@ def _contract_verdict(
         try:
             model.validate(rows, lazy=True)
         except pa.errors.SchemaErrors as errors:
-            cases = errors.failure_cases
-            problems.extend(
-                f"{c.column}: {c.check} ({c.failure_case!r})" for c in cases.head(5).itertuples()
-            )
+            problems.extend(_summarise_failures(errors.failure_cases))
         outside = rows[pd.to_datetime(rows[date_column]).dt.date != day]
         if not outside.empty:
             problems.append(f"{len(outside)} rows dated outside {day}")
@@ -265,6 +266,20 @@ def _contract_verdict(
         passed=not problems,
         metadata={"rows": len(rows), "problems": MetadataValue.json(problems)},
     )
+
+
+def _summarise_failures(cases: pd.DataFrame, examples: int = 3) -> list[str]:
+    """One line per column and rule: the rule, how many rows broke it, and a few of their values.
+
+    A multi-column uniqueness failure lists every column of every duplicated row; grouping keeps
+    the identifying column (player_id, card_id) visible instead of the first few cases only.
+    """
+    lines = []
+    for (column, rule), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+        values = ", ".join(repr(v) for v in group["failure_case"].head(examples))
+        count = "" if len(group) == 1 else f"{len(group)} rows, e.g. "
+        lines.append(f"{column}: {rule} ({count}{values})")
+    return lines
 
 
 def _evaluations(

@@ -9,9 +9,17 @@ partition costs milliseconds: a year of one class is one run.
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from cardvalue_dagster.assets.metadata import OWNER, preview, table_metadata
 from cardvalue_dagster.assets.sources import landing_zone, player_statistics
@@ -31,21 +39,30 @@ from cardvalue_dagster.sources.ingest import (
 from cardvalue_dagster.sources.landing import write_receipt
 from cardvalue_dagster.warehouse import Warehouse
 
+HOBBY_PRICE_COLUMNS = {**PRICE_COLUMNS, "as_of_date": "the day these prices were known on"}
+
 INGEST_GROUP = "ingest"
 WAREHOUSE_POOL = "warehouse"
 
 
-@asset(
-    deps=[landing_zone],
-    partitions_def=class_date_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    group_name=INGEST_GROUP,
-    owners=[OWNER],
-    kinds={"duckdb", "pandas"},
-    metadata=table_metadata("raw_sales", SALE_COLUMNS),
-    tags={"layer": "raw"},
-)
+def _ingest_table(
+    table: str, partitions_def: Any, source: AssetSpec, columns: dict[str, str]
+) -> dict[str, Any]:
+    """What every ingest asset declares: its source, partitions, run shape, pool and lineage."""
+    return {
+        "deps": [source],
+        "partitions_def": partitions_def,
+        "backfill_policy": BackfillPolicy.single_run(),
+        "pool": WAREHOUSE_POOL,
+        "group_name": INGEST_GROUP,
+        "owners": [OWNER],
+        "kinds": {"duckdb", "pandas"},
+        "metadata": table_metadata(table, columns),
+        "tags": {"layer": "raw"},
+    }
+
+
+@asset(**_ingest_table("raw_sales", class_date_partitions, landing_zone, SALE_COLUMNS))
 def raw_sales(
     context: AssetExecutionContext, home: HomeResource, warehouse: Warehouse
 ) -> MaterializeResult:
@@ -94,17 +111,7 @@ def raw_sales(
     )
 
 
-@asset(
-    deps=[player_statistics],
-    partitions_def=sport_date_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    group_name=INGEST_GROUP,
-    owners=[OWNER],
-    kinds={"duckdb", "pandas"},
-    metadata=table_metadata("sports_stats", STATS_COLUMNS),
-    tags={"layer": "raw"},
-)
+@asset(**_ingest_table("sports_stats", sport_date_partitions, player_statistics, STATS_COLUMNS))
 def sports_stats(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Player statistics as known on each day, per sport: latest season line, percentile, form.
 
@@ -129,17 +136,7 @@ def sports_stats(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     )
 
 
-@asset(
-    deps=[landing_zone],
-    partitions_def=game_date_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    group_name=INGEST_GROUP,
-    owners=[OWNER],
-    kinds={"duckdb", "pandas"},
-    metadata=table_metadata("hobby_prices", {**PRICE_COLUMNS, "as_of_date": "the day"}),
-    tags={"layer": "raw"},
-)
+@asset(**_ingest_table("hobby_prices", game_date_partitions, landing_zone, HOBBY_PRICE_COLUMNS))
 def hobby_prices(
     context: AssetExecutionContext, home: HomeResource, warehouse: Warehouse
 ) -> MaterializeResult:

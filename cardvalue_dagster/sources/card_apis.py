@@ -220,11 +220,12 @@ class _JsonApiClient:
     base_url: ClassVar[str] = ""
     default_retry: ClassVar[RetryPolicy] = RetryPolicy()
     default_timeout: ClassVar[tuple[float, float]] = (5.0, 30.0)
+    min_interval: ClassVar[float] = 1.0
 
     def __init__(
         self,
         *,
-        min_interval: float,
+        min_interval: float | None = None,
         session: requests.Session | None = None,
         timeout: tuple[float, float] | None = None,
         retry: RetryPolicy | None = None,
@@ -235,8 +236,10 @@ class _JsonApiClient:
         self.session = session or requests.Session()
         self.timeout = timeout or self.default_timeout
         self.retry = retry or self.default_retry
+        self._clock = clock
         self._sleep = sleep
-        self._limiter = RateLimiter(min_interval, clock=clock, sleep=sleep)
+        interval = self.min_interval if min_interval is None else min_interval
+        self._limiter = RateLimiter(interval, clock=clock, sleep=sleep)
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
 
     def __enter__(self) -> Self:
@@ -360,27 +363,11 @@ class ScryfallClient(_JsonApiClient):
     api_name = "Scryfall"
     base_url = "https://api.scryfall.com"
     default_retry = RetryPolicy(rate_limited_delay=30.0)
+    min_interval = 0.1
 
-    def __init__(
-        self,
-        *,
-        session: requests.Session | None = None,
-        timeout: tuple[float, float] | None = None,
-        retry: RetryPolicy | None = None,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
-        user_agent: str = USER_AGENT,
-    ) -> None:
-        super().__init__(
-            min_interval=0.1,
-            session=session,
-            timeout=timeout,
-            retry=retry,
-            clock=clock,
-            sleep=sleep,
-            user_agent=user_agent,
-        )
-        self._search_limiter = RateLimiter(0.5, clock=clock, sleep=sleep)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._search_limiter = RateLimiter(0.5, clock=self._clock, sleep=self._sleep)
 
     def _limiters_for(self, url: str) -> tuple[RateLimiter, ...]:
         if urlsplit(url).path in SCRYFALL_SEARCH_PATHS:
@@ -460,26 +447,7 @@ class YgoprodeckClient(_JsonApiClient):
     api_name = "YGOPRODeck"
     base_url = "https://db.ygoprodeck.com/api/v7"
     default_retry = RetryPolicy(rate_limited_delay=60.0)
-
-    def __init__(
-        self,
-        *,
-        session: requests.Session | None = None,
-        timeout: tuple[float, float] | None = None,
-        retry: RetryPolicy | None = None,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
-        user_agent: str = USER_AGENT,
-    ) -> None:
-        super().__init__(
-            min_interval=0.05,
-            session=session,
-            timeout=timeout,
-            retry=retry,
-            clock=clock,
-            sleep=sleep,
-            user_agent=user_agent,
-        )
+    min_interval = 0.05
 
     def cards(self, **params: str | int) -> Iterator[JsonDict]:
         """Every card `cardinfo.php` returns for `params`, paging through `num`/`offset`.
@@ -534,26 +502,8 @@ class PokemonTcgClient(_JsonApiClient):
     default_retry = RetryPolicy(rate_limited_delay=60.0)
     default_timeout = (5.0, 60.0)
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        *,
-        session: requests.Session | None = None,
-        timeout: tuple[float, float] | None = None,
-        retry: RetryPolicy | None = None,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
-        user_agent: str = USER_AGENT,
-    ) -> None:
-        super().__init__(
-            min_interval=0.2 if api_key else 2.0,
-            session=session,
-            timeout=timeout,
-            retry=retry,
-            clock=clock,
-            sleep=sleep,
-            user_agent=user_agent,
-        )
+    def __init__(self, api_key: str | None = None, **options: Any) -> None:
+        super().__init__(min_interval=0.2 if api_key else 2.0, **options)
         if api_key:
             self._headers["X-Api-Key"] = api_key
 
