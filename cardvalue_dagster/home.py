@@ -73,6 +73,7 @@ class Home:
         settings = self.dagster / "dagster.yaml"
         if not settings.exists():
             settings.write_text(DAGSTER_YAML)
+            _initialize_instance_storage(self.dagster)
 
         # The UI shows a first-visit pop-up over the asset graph until this file says it was seen.
         nux = self.dagster / ".nux" / "nux.yaml"
@@ -103,6 +104,18 @@ def write_dotenv(project_root: Path, home: Home) -> Path | None:
     lines = [*kept, *(f"{key}={value}" for key, value in managed.items())]
     dotenv.write_text("\n".join(lines) + "\n")
     return dotenv
+
+
+def _initialize_instance_storage(dagster_home: Path) -> None:
+    """Create the Dagster instance's SQLite tables now, in this one process.
+
+    Two runs that are the first ever to open a new instance would otherwise both create its
+    schema and one would fail ("table secondary_indexes already exists").
+    """
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        instance.get_runs(limit=1)
 
 
 def current_home() -> Home:
