@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -9,7 +10,9 @@ import sys
 from pathlib import Path
 
 import click
+import pandas as pd
 
+from cardvalue_dagster.asset_classes import ASSET_CLASSES
 from cardvalue_dagster.demo import DEFAULT_DAYS, run_demo
 from cardvalue_dagster.home import HOME_ENV_VAR, current_home, write_dotenv
 from cardvalue_dagster.sources.bundled_default import DEFAULT_SEED, seed_landing_zone
@@ -76,3 +79,51 @@ def ui(port: int) -> None:
     env = {**os.environ, "DAGSTER_HOME": str(home.dagster), HOME_ENV_VAR: str(home.root)}
     args = [dagster, "dev", "-h", UI_HOST, "-p", str(port), "-m", "cardvalue_dagster.definitions"]
     os.execve(dagster, args, env)
+
+
+@main.command()
+@click.option("--train", "train_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--test", "test_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--asset-class", required=True, type=click.Choice(ASSET_CLASSES))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def evaluate(train_path: str, test_path: str, asset_class: str, as_json: bool) -> None:
+    """Walk-forward backtest of the valuator and both baselines on two sales files.
+
+    The files may be in any landing format (the StockX export included). Each test day is valued
+    using the training sales and the test sales of earlier days only.
+    """
+    from cardvalue_dagster.core.backtest import walk_forward
+
+    history = read_sales_file(Path(train_path), asset_class)
+    test = read_sales_file(Path(test_path), asset_class)
+    click.echo(f"{len(history):,} training and {len(test):,} test sales", err=True)
+
+    result = walk_forward(history, test, progress=lambda m: click.echo(m, err=True))
+    metrics = result.metrics()
+    click.echo(json.dumps(metrics) if as_json else result.markdown_table())
+
+
+@main.command("mlflow")
+@click.option("--port", default=5000, show_default=True)
+def mlflow_ui(port: int) -> None:
+    """Serve the MLflow UI on 127.0.0.1 over this home's tracking store and registry."""
+    from cardvalue_dagster.tracking import tracking_uri
+
+    home = current_home().create()
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    args = [mlflow, "ui", "--backend-store-uri", tracking_uri(home), "-h", UI_HOST, "-p", str(port)]
+    os.execv(mlflow, args)
+
+
+def read_sales_file(path: Path, asset_class: str) -> pd.DataFrame:
+    """The sales in one file of any landing format; rows it cannot read are left out, and said."""
+    from cardvalue_dagster.sources.landing_formats import parse_landing_file
+
+    parsed = parse_landing_file(path.resolve(), path.resolve().parent, asset_class)
+    if parsed.table != "sales":
+        raise click.BadParameter(f"{path} holds {parsed.table}, not sales ({parsed.format})")
+    rows = parsed.rows
+    unreadable = rows["parse_problem"].notna() | rows["sale_date"].isna() | rows["price_usd"].isna()
+    if unreadable.any():
+        click.echo(f"{path}: {int(unreadable.sum())} unreadable rows left out", err=True)
+    return rows[~unreadable].drop(columns=["parse_problem"]).reset_index(drop=True)

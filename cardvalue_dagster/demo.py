@@ -1,7 +1,7 @@
 """`cardvalue demo`: seed the landing zone with the bundled default and materialize the graph.
 
 The demo materializes, for every class, the most recent `days` days that hold its bundled sales
-(and the same days of player statistics and reference prices). One run per class and asset: a
+(and the same days of player statistics and reference prices). One run per class and stage: a
 run costs about a second of Dagster bookkeeping, a partition a few milliseconds, so a window of
 days is one run, not one run per day. Older days stay in the landing zone, unmaterialized, for a
 backfill from the UI (or the landing sensor) to pick up.
@@ -34,20 +34,29 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of the demo: a job over one class and a window of days."""
+    """One run of the demo: a job over one class and a window of days, or over a whole class."""
 
     job_name: str
     asset_class: str
-    start: dt.date
-    end: dt.date
+    start: dt.date | None = None
+    end: dt.date | None = None
 
     @property
     def tags(self) -> dict[str, str]:
-        return {
-            PARTITION_RANGE_START_TAG: partition_key(self.asset_class, self.start),
-            PARTITION_RANGE_END_TAG: partition_key(self.asset_class, self.end),
-            "cardvalue/launched_by": "cardvalue demo",
-        }
+        tags = {"cardvalue/launched_by": "cardvalue demo"}
+        if self.start is not None and self.end is not None:
+            tags[PARTITION_RANGE_START_TAG] = partition_key(self.asset_class, self.start)
+            tags[PARTITION_RANGE_END_TAG] = partition_key(self.asset_class, self.end)
+        return tags
+
+    @property
+    def partition_key(self) -> str | None:
+        """The class itself, for jobs partitioned by class alone."""
+        return self.asset_class if self.start is None else None
+
+    def describe(self) -> str:
+        days = "" if self.start is None else f" {self.start}..{self.end}"
+        return f"{self.job_name} {self.asset_class}{days}"
 
 
 @dataclass(frozen=True)
@@ -97,8 +106,7 @@ def run_demo(
             rows = "" if outcome.rows is None else f", {outcome.rows:,} rows"
             status = "ok" if outcome.success else "FAILED"
             progress(
-                f"[{number}/{len(plan)}] {run.job_name} {run.asset_class} {run.start}..{run.end}: "
-                f"{status}{rows} in {outcome.seconds:.1f}s"
+                f"[{number}/{len(plan)}] {run.describe()}: {status}{rows} in {outcome.seconds:.1f}s"
             )
     return outcomes
 
@@ -106,7 +114,11 @@ def run_demo(
 def _execute(defs, instance, run: PlannedRun) -> RunOutcome:
     started = time.perf_counter()
     result = defs.resolve_job_def(run.job_name).execute_in_process(
-        instance=instance, tags=run.tags, run_config=QUIET_LOGS, raise_on_error=False
+        instance=instance,
+        tags=run.tags,
+        partition_key=run.partition_key,
+        run_config=QUIET_LOGS,
+        raise_on_error=False,
     )
     rows = None
     for event in result.get_asset_materialization_events():

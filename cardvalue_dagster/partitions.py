@@ -18,6 +18,7 @@ from dagster import (
     MultiPartitionsDefinition,
     StaticPartitionMapping,
     StaticPartitionsDefinition,
+    TimeWindowPartitionMapping,
 )
 
 from cardvalue_dagster.asset_classes import ASSET_CLASSES, HOBBY_GAMES, SPORTS
@@ -53,6 +54,29 @@ sport_date_partitions = _by_class_and_date(SPORTS)
 
 game_date_partitions = _by_class_and_date(HOBBY_GAMES)
 """The three trading-card games × date: `hobby_prices`."""
+
+
+class_partitions = StaticPartitionsDefinition(list(ASSET_CLASSES))
+"""One partition per asset class: the valuator and its backtest, which use all of its days."""
+
+
+def history_mapping(lookback_days: int) -> MultiPartitionMapping:
+    """The same class's days from `lookback_days` before a day up to and including that day.
+
+    A feature of a sale on day d reads the sales of d (the rows themselves) and of the days
+    before it (its comparable sales), so this is the true upstream of a feature partition.
+    """
+    return MultiPartitionMapping(
+        {
+            ASSET_CLASS_DIMENSION: DimensionPartitionMapping(
+                dimension_name=ASSET_CLASS_DIMENSION, partition_mapping=IdentityPartitionMapping()
+            ),
+            DATE_DIMENSION: DimensionPartitionMapping(
+                dimension_name=DATE_DIMENSION,
+                partition_mapping=TimeWindowPartitionMapping(start_offset=-lookback_days),
+            ),
+        }
+    )
 
 
 def subset_mapping(classes: Sequence[str]) -> MultiPartitionMapping:

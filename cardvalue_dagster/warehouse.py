@@ -84,6 +84,20 @@ TABLES: dict[str, dict[str, str]] = {
         "source_file": "VARCHAR",
         "source_row": "BIGINT",
     },
+    "valuator_backtests": {
+        "asset_class": "VARCHAR NOT NULL",
+        "method": "VARCHAR NOT NULL",
+        "n": "BIGINT NOT NULL",
+        "mae": "DOUBLE",
+        "mape": "DOUBLE",
+        "mdape": "DOUBLE",
+        "coverage": "DOUBLE",
+        "median_width": "DOUBLE",
+        "test_start": "DATE",
+        "test_end": "DATE",
+        "model_version": "VARCHAR",
+        "evaluated_at": "TIMESTAMP",
+    },
 }
 """Every warehouse table and its columns; a column added here is added to an existing table."""
 
@@ -92,8 +106,12 @@ PARTITION_DATE_COLUMN: dict[str, str] = {
     "quarantine": "partition_date",
     "sports_stats": "as_of_date",
     "hobby_prices": "as_of_date",
+    "enriched_features": "sale_date",
 }
-"""The column that holds each table's partition date."""
+"""The column that holds each partitioned table's partition date."""
+
+DERIVED_TABLES = frozenset({"enriched_features"})
+"""Tables whose columns follow the code that computes them (the feature list), not TABLES."""
 
 
 class Warehouse(DuckDBResource):
@@ -110,14 +128,19 @@ class Warehouse(DuckDBResource):
         partitions: Sequence[tuple[str, dt.date]],
     ) -> int:
         """Replace the rows of `partitions` ((asset_class, date) pairs) in `table` with `rows`."""
-        columns = list(TABLES[table])
-        frame = rows.reindex(columns=columns)
+        if table in DERIVED_TABLES:
+            frame = _categories_as_text(rows)
+        else:
+            frame = rows.reindex(columns=list(TABLES[table]))
         keys = pd.DataFrame(partitions, columns=["asset_class", "partition_date"])
         date_column = PARTITION_DATE_COLUMN[table]
 
         with self.get_connection() as con:
-            ensure_table(con, table)
             con.register("incoming_rows", frame)
+            if table in DERIVED_TABLES:
+                ensure_derived_table(con, table, "incoming_rows")
+            else:
+                ensure_table(con, table)
             con.register("replaced_partitions", keys)
             con.execute("BEGIN TRANSACTION")
             con.execute(
@@ -128,6 +151,18 @@ class Warehouse(DuckDBResource):
             con.execute("COMMIT")
 
         logger.debug("replaced %d partitions of %s with %d rows", len(keys), table, len(frame))
+        return len(frame)
+
+    def replace_class_rows(self, table: str, rows: pd.DataFrame, asset_class: str) -> int:
+        """Replace every row of one asset class in a table keyed by class alone."""
+        frame = rows.reindex(columns=list(TABLES[table]))
+        with self.get_connection() as con:
+            ensure_table(con, table)
+            con.register("incoming_rows", frame)
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f"DELETE FROM {table} WHERE asset_class = ?", [asset_class])
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
+            con.execute("COMMIT")
         return len(frame)
 
     def query(
@@ -146,6 +181,31 @@ class Warehouse(DuckDBResource):
             for table in TABLES:
                 ensure_table(con, table)
             yield con
+
+
+def _categories_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Store pandas categoricals as text: DuckDB would fix them as an ENUM of the first write's
+    values, and the next class's values would not fit."""
+    categorical = frame.select_dtypes(include="category").columns
+    return frame.astype({c: "string" for c in categorical}) if len(categorical) else frame
+
+
+def ensure_derived_table(con: duckdb.DuckDBPyConnection, table: str, relation: str) -> None:
+    """Create a derived table shaped like `relation`, or add the columns it newly has."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {relation} LIMIT 0")
+    existing = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
+    for name, kind, *_ in con.execute(f"DESCRIBE {relation}").fetchall():
+        if name not in existing:
+            logger.info("migrating %s: adding column %s %s", table, name, kind)
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `table` exists in the warehouse's main schema."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
