@@ -1,10 +1,11 @@
 """`cardvalue demo`: seed the landing zone with the bundled default and materialize the graph.
 
 The demo materializes, for every class, the most recent `days` days that hold its bundled sales
-(and the same days of player statistics and reference prices). One run per class and stage: a
-run costs about a second of Dagster bookkeeping, a partition a few milliseconds, so a window of
-days is one run, not one run per day. Older days stay in the landing zone, unmaterialized, for a
-backfill from the UI (or the landing sensor) to pick up.
+(and the same days of player statistics and reference prices). One run per class and stage:
+a run costs about 3 s of Dagster bookkeeping and a partition 0.1-0.3 s (its events), so a
+window of days is one run, not one run per day (30 one-day runs took 7.6 x one 30-day run).
+Older days stay in the landing zone, unmaterialized, for a backfill from the UI (or the landing
+sensor) to pick up.
 """
 
 from __future__ import annotations
