@@ -45,6 +45,10 @@ def setup_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # The package's own INFO lines (one per landing file parsed) and alembic's (one per run's
+    # event-log database) would drown the progress lines.
+    logging.getLogger("cardvalue_dagster").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from dagster import BetaWarning, PreviewWarning
 
     warnings.filterwarnings("ignore", category=BetaWarning)
@@ -143,6 +147,11 @@ class RunEvents:
     """Run start to run success/failure, as the event log timestamps them."""
     step_seconds: dict[str, float] = field(default_factory=dict)
     """Per step key, STEP_START to STEP_SUCCESS/STEP_FAILURE."""
+    failed_steps: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    """Each failed step with the first line of its error."""
+    started_steps: list[str] = field(default_factory=list)
+    """Step keys in the order the run started them."""
 
     @property
     def materializations(self) -> int:
@@ -170,8 +179,18 @@ def run_events(instance, run_id: str) -> RunEvents:
             summary.run_seconds = entry.timestamp - run_start
         elif kind == "STEP_START":
             step_start[entry.step_key] = entry.timestamp
+            summary.started_steps.append(entry.step_key)
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and entry.step_key in step_start:
             summary.step_seconds[entry.step_key] = entry.timestamp - step_start[entry.step_key]
+        if kind == "STEP_FAILURE":
+            summary.failed_steps.append(entry.step_key)
+            error = getattr(event.event_specific_data, "error", None)
+            while getattr(error, "cause", None) is not None:  # the user code's own exception
+                error = error.cause
+            message = (getattr(error, "message", "") or "").strip().splitlines()
+            first = message[0] if message else "?"
+            first = first if len(first) <= 300 else first[:286] + " …(truncated)"
+            summary.failures.append(f"{entry.step_key}: {first}")
     return summary
 
 

@@ -96,10 +96,10 @@ def benchmark(home, days: int, split_days: int, split_class: str | None, seed: i
         n = len(singles)
         logger.info("split comparison: %s %s..%s (%d days)", chosen, start, end, split_days)
 
-        first = execute(defs, instance, whole, "range 1", "")
+        first = execute(defs, instance, whole, "one range run, first")
         with Stopwatch() as split:
             one_day = [execute(defs, instance, r, i, n) for i, r in enumerate(singles, 1)]
-        second = execute(defs, instance, whole, "range 2", "")
+        second = execute(defs, instance, whole, "one range run, second")
         split_events = [_common.run_events(instance, o.run_id) for o in [first, *one_day, second]]
 
     return report(
@@ -118,16 +118,15 @@ def benchmark(home, days: int, split_days: int, split_class: str | None, seed: i
     )
 
 
-def execute(defs, instance, run, number, total):
+def execute(defs, instance, run, number, total=None):
     """One run, exactly as `cardvalue demo` executes it."""
     from cardvalue_dagster.demo import _execute
 
     outcome = _execute(defs, instance, run)
     status = "ok" if outcome.success else "FAILED"
     logger.info(
-        "[%s/%s] %s %s %s..%s: %s, %s rows in %.2f s",
-        number,
-        total,
+        "[%s] %s %s %s..%s: %s, %s rows in %.2f s",
+        number if total is None else f"{number}/{total}",
         run.job_name,
         run.asset_class,
         run.start,
@@ -165,6 +164,8 @@ def report(
     for e in events:
         by_type.update(e.by_type)
 
+    from cardvalue_dagster.partitions import FIRST_DATE
+
     run = year.run
     n = _length(ranges[0].run)
     range_mean = (ranges[0].seconds + ranges[1].seconds) / 2
@@ -178,11 +179,30 @@ def report(
     split_event_count = sum(e.events for e in split_events[1:-1])
     range_event_count = split_events[0].events
 
+    short = [o.run for o in outcomes if _length(o.run) < days]
     lines = [
         f"Backfill: each class's latest {days} days ending at its newest bundled sale, one run "
-        f"per class ({len(failed)} failed runs"
-        f"{': ' + ', '.join(f.run_id for f in failed) if failed else ''}).",
+        f"per class; {len(failed)} of all the runs below failed.",
         "",
+    ]
+    if short:
+        lines += [
+            "Shorter windows: "
+            + ", ".join(f"{r.asset_class} {_length(r)} days ({r.start}..{r.end})" for r in short)
+            + f": the plan starts no window before the first daily partition, {FIRST_DATE}.",
+            "",
+        ]
+    for o, e in zip(outcomes, events, strict=True):
+        if not o.success:
+            lines += [
+                f"Failed run: {o.run.asset_class} {o.run.start}..{o.run.end} (run {o.run_id}), "
+                f"failed steps: {', '.join(e.failed_steps) or 'none recorded'}. A blocking "
+                "check fails the whole run when any one partition fails it; the asset's rows "
+                f"({o.rows or 0:,}) were written before the check ran, and the run's time "
+                "counts like the others.",
+                "",
+            ]
+    lines += [
         "| figure | value |",
         "|---|---|",
         f"| seeding the landing zone (copy + simulate, {written} files; not timed below) "
