@@ -31,27 +31,12 @@ from cardvalue_dagster.core.baselines import ForestParams, PrototypeForest, rece
 from cardvalue_dagster.core.features import build_features
 from cardvalue_dagster.core.metrics import summarize
 from cardvalue_dagster.core.valuator import TIERS, Valuator, ValuatorParams
+from cardvalue_dagster.sources.canonical import SALE_CONTENT_COLUMNS
 
 logger = logging.getLogger(__name__)
 
 METHODS: tuple[str, ...] = ("valuator", "comps", "rf")
 """The three methods, as named in metrics and prediction columns."""
-
-_SALES_COLUMNS: tuple[str, ...] = (
-    "sale_id",
-    "asset_class",
-    "item_id",
-    "item_name",
-    "variant",
-    "sale_date",
-    "price_usd",
-    "venue",
-    "grade",
-    "grading_company",
-    "condition",
-    "attributes",
-    "is_simulated",
-)
 
 
 @dataclass
@@ -193,7 +178,7 @@ def walk_forward(
 
 def _combined(history: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     """History and test sales in one frame with the columns the features need."""
-    frames = [frame.reindex(columns=list(_SALES_COLUMNS)) for frame in (history, test)]
+    frames = [frame.reindex(columns=list(SALE_CONTENT_COLUMNS)) for frame in (history, test)]
     sales = pd.concat(frames, ignore_index=True)
     sales["sale_date"] = pd.to_datetime(sales["sale_date"]).dt.normalize()
     sales["is_simulated"] = sales["is_simulated"].fillna(False).astype(bool)

@@ -178,6 +178,8 @@ def _create_base(
 ) -> None:
     """The sales that can matter, with integer keys, day numbers and log prices.
 
+    Keys are numbered over the distinct (item, variant) pairs and joined back, which is much
+    cheaper than ranking every sale.
     With `days`, only sales up to the last requested day are kept (later ones cannot be used);
     `is_target` marks the sales to return.
     """
@@ -197,10 +199,7 @@ def _create_base(
     con.execute(
         f"""
         CREATE TEMP TABLE {name} AS
-        SELECT *,
-            dense_rank() OVER (ORDER BY item_id) AS item_key,
-            dense_rank() OVER (ORDER BY item_id, variant) AS iv_key
-        FROM (
+        WITH kept AS (
             SELECT
                 sale_id, asset_class, item_id, coalesce(variant, '') AS variant,
                 CAST(sale_date AS DATE) AS sale_date, price_usd, venue, grade, grading_company,
@@ -210,7 +209,15 @@ def _create_base(
                 {target} AS is_target
             FROM {sales}
             WHERE {" AND ".join(where)}
+        ),
+        keys AS (
+            SELECT item_id, variant,
+                dense_rank() OVER (ORDER BY item_id) AS item_key,
+                dense_rank() OVER (ORDER BY item_id, variant) AS iv_key
+            FROM (SELECT DISTINCT item_id, variant FROM kept)
         )
+        SELECT kept.*, keys.item_key, keys.iv_key
+        FROM kept JOIN keys USING (item_id, variant)
         """,
         params,
     )

@@ -33,6 +33,12 @@ SALE_COLUMNS: dict[str, str] = {
     "source_row": "1-based data-row number in that file (the header is not counted)",
 }
 
+PROVENANCE_COLUMNS: tuple[str, ...] = ("source_format", "source_file", "source_row")
+SALE_CONTENT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in SALE_COLUMNS if c not in PROVENANCE_COLUMNS
+)
+"""What a sale is, without where it was read from: the columns models and backtests need."""
+
 PRICE_COLUMNS: dict[str, str] = {
     "asset_class": "the game: mtg, pokemon or yugioh",
     "card_id": "canonical card identity, '<class>:<slug>'",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cardvalue_dagster.sources.canonical import attributes_json
+from cardvalue_dagster.sources.canonical import SALE_CONTENT_COLUMNS, attributes_json
 
 CATALOG_COLUMNS: tuple[str, ...] = (
     "item_id",
@@ -42,20 +42,7 @@ CATALOG_COLUMNS: tuple[str, ...] = (
 )
 """What a class-specific catalog must hold; `attributes` is a dict per row."""
 
-SIMULATED_SALE_COLUMNS: tuple[str, ...] = (
-    "asset_class",
-    "item_id",
-    "item_name",
-    "variant",
-    "sale_date",
-    "price_usd",
-    "venue",
-    "grade",
-    "grading_company",
-    "condition",
-    "attributes",
-    "is_simulated",
-)
+SIMULATED_SALE_COLUMNS: tuple[str, ...] = tuple(c for c in SALE_CONTENT_COLUMNS if c != "sale_id")
 """The canonical landing contract without the columns the loader fills (ids and provenance)."""
 
 
