@@ -179,9 +179,8 @@ def _create_base(
     """The sales that can matter, with integer keys, day numbers and log prices.
 
     Keys are numbered over the distinct (item, variant) pairs and joined back, which is much
-    cheaper than ranking every sale.
-    With `days`, only sales up to the last requested day are kept (later ones cannot be used);
-    `is_target` marks the sales to return.
+    cheaper than ranking every sale. With `days`, only sales up to the last requested day are
+    kept (later ones cannot be used); `is_target` marks the sales to return.
     """
     where = ["price_usd > 0", "sale_date IS NOT NULL"]
     params: list[object] = []
