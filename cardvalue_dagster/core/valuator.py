@@ -9,7 +9,7 @@ from that hand-made reference, and the reference carries the price level.
 
 1. the item+variant median of the last 30 days (`iv_med_30d`);
 2. the item's 30-day median shifted by the variant's premium (ln of the variant's over the
-   item's 365-day median; 0 when unknown), so a rare size borrows the model's recent level;
+   item's 365-day median; 0 when unknown), so a rare size borrows the item's recent level;
 3. the item+variant 365-day median, then 4. the item's 365-day median with the premium;
 5. the last known price of the item+variant, then of the item (older than a year);
 6. the class's 30-day median (an item never sold before);
@@ -36,8 +36,13 @@ the last `calibration_days`, scored on them, then refitted on everything) and th
 `score_days` days are used (at least `min_scores` scores), so the intervals follow a changing
 market. On top, adaptive conformal inference (Gibbs & Candès 2021) shifts each tier's
 miscoverage level after every recalibration by `aci_step * (target miss rate - observed miss
-rate)`, which keeps the long-run coverage at the nominal level even when the market drifts.
-Other coverages than the nominal one use the same scores (still valid, less sharp).
+rate)`, a slow correction for persistent miscalibration. The step is small on purpose: on the
+StockX time splits, steps 10-30× larger made weekly coverage steadier but did not bring the
+period's coverage closer to 90 %, because misses come in bursts (a market-wide drop on one day)
+and a large step first narrows the intervals in the calm weeks before. Measured with weekly
+refits and daily recalibration, the 90 % intervals held 88.9-90.1 % of the sales of three
+two-month test periods (benchmarks/RESULTS.md). Other coverages than the nominal one use the
+same scores (still calibrated, less sharp).
 
 **Tiers** (how much data backs the value), per sale:
 
@@ -46,8 +51,9 @@ Other coverages than the nominal one use the same scores (still valid, less shar
 - `low`: the item has sold before, but not recently (or its class has fewer than
   `min_class_sales` sales in training, which caps every sale of the class at `low`);
 - `none`: the item has never sold before: the value leans on the class median, and the interval
-  is widened to at least the spread of the class's prices around that median, so an unseen item
-  never gets a falsely narrow interval.
+  is widened to at least the central `coverage` range of the class's prices around that median
+  (last `class_spread_days` of training), so an unseen item never gets a falsely narrow
+  interval.
 
 A tier with fewer than `min_tier_scores` scores borrows the scores of the thinner tiers.
 Everything is deterministic given `seed`; a fitted Valuator pickles.
