@@ -56,6 +56,14 @@ same scores (still calibrated, less sharp).
   interval.
 
 A tier with fewer than `min_tier_scores` scores borrows the scores of the thinner tiers.
+
+**Thin data.** Below `min_model_sales` training sales no tree can be grown honestly; the three
+models are then the median and the central quantiles of the training targets (the reference
+carries the value). Every sale of a class with fewer than `min_class_sales` sales gets the
+unseen-item widening too, and a class with fewer than `min_tier_scores` spread values borrows
+a spread of a factor `thin_spread_factor` either way: a class of a handful of sales gets a
+wide interval and tier `low` or `none`, never a narrow `high`.
+
 Everything is deterministic given `seed`; a fitted Valuator pickles.
 """
 
@@ -143,6 +151,8 @@ class ValuatorParams:
     high_iv_sales: int = 5
     medium_item_sales: int = 20
     min_class_sales: int = 200
+    min_model_sales: int = 50
+    thin_spread_factor: float = 3.0
     class_spread_days: int = 365
     seed: int = 0
     n_jobs: int = 1
@@ -265,6 +275,22 @@ class Valuator:
             "classes": sorted(self._state.class_median),
         }
 
+    def model_inputs(self, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """The point model's input matrix and ln(reference price) per row.
+
+        The value of a row is `exp(log_ref + point_model.predict(matrix))`: what explains the
+        model's output (SHAP) explains the log ratio of the value to the reference.
+        """
+        design = self._design(features)
+        return design.matrix, design.log_ref
+
+    @property
+    def point_model(self) -> Any:
+        """The fitted point model: an `LGBMRegressor`, or a `ConstantModel` on thin data."""
+        if self._models is None:
+            raise RuntimeError("Valuator.fit must be called first")
+        return self._models.point
+
     @property
     def trained_through(self) -> pd.Timestamp | None:
         """The latest sale date the models were trained on (None before `fit`)."""
@@ -331,6 +357,11 @@ class Valuator:
         x, y = design.matrix[keep], target[keep]
 
         alpha = 1.0 - self.params.coverage
+        if len(y) < self.params.min_model_sales:
+            logger.warning("%d sales to train on: constant models around the reference", len(y))
+            quantiles = np.quantile(y, [0.5, alpha / 2, 1 - alpha / 2]) if len(y) else [0.0] * 3
+            return _Models(*(ConstantModel(float(q)) for q in quantiles))
+
         common = self._lgb_params()
         point = lgb.LGBMRegressor(objective="l1", n_estimators=self.params.n_estimators, **common)
         quantile = {**common, "n_estimators": self.params.quantile_estimators}
@@ -424,18 +455,23 @@ class Valuator:
         upper: np.ndarray,
         coverage: float,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """For tier `none`, at least the spread of the class's prices around its median."""
-        unseen = (raw["tier"] == "none").to_numpy()
-        if not unseen.any():
+        """For tier `none` and thin classes: at least the spread of class prices."""
+        classes = features["asset_class"].astype(str).to_numpy()
+        class_sales = pd.Series(classes).map(self._state.class_sales).fillna(0).to_numpy()
+        thin = class_sales < self.params.min_class_sales
+        widen = (raw["tier"] == "none").to_numpy() | thin
+        if not widen.any():
             return lower, upper
 
         log_ref, _ = reference(features, self._state.class_median, self._state.global_median)
-        classes = features["asset_class"].astype(str).to_numpy()
         alpha = 1.0 - coverage
-        pooled = np.concatenate([*self._state.class_spread.values(), np.array([-2.0, 2.0])])
-        for row in np.flatnonzero(unseen):
-            spread = self._state.class_spread.get(classes[row], pooled)
-            lo, hi = np.quantile(spread, [alpha / 2, 1 - alpha / 2])
+        fallback = math.log(self.params.thin_spread_factor)
+        for row in np.flatnonzero(widen):
+            spread = self._state.class_spread.get(classes[row], np.array([]))
+            if len(spread) >= self.params.min_tier_scores:
+                lo, hi = np.quantile(spread, [alpha / 2, 1 - alpha / 2])
+            else:
+                lo, hi = min([*spread, -fallback]), max([*spread, fallback])
             lower[row] = min(lower[row], math.exp(log_ref[row] + lo))
             upper[row] = max(upper[row], math.exp(log_ref[row] + hi))
         return lower, upper
@@ -501,6 +537,16 @@ class Valuator:
             weight = min(1.0, mine.sum() / 50.0)
             shift = self._aci_shift[tier] + self.params.aci_step * weight * (alpha - missed)
             self._aci_shift[tier] = float(np.clip(shift, -alpha, 0.5 - alpha))
+
+
+@dataclass(frozen=True)
+class ConstantModel:
+    """A stand-in for a LightGBM model on too few sales: the same target for every row."""
+
+    target: float
+
+    def predict(self, matrix: pd.DataFrame) -> np.ndarray:
+        return np.full(len(matrix), self.target)
 
 
 @dataclass

@@ -110,3 +110,16 @@ def test_recalibrate_adds_scores_and_summary_is_json(
     assert summary["trained_through"] == train["sale_date"].max().date().isoformat()
     assert valuator.calibrated_through == test.head(200)["sale_date"].max()
     assert summary["params"]["seed"] == 3
+
+
+@pytest.mark.parametrize("sales", [1, 5, 16])
+def test_thin_class_fits_and_says_it_knows_little(sales: int) -> None:
+    rows = [sale(day % 7, 100.0 + day, item=f"item {day % 3}") for day in range(sales)]
+    features = features_of(frame(rows))
+
+    predicted = Valuator().fit(features).predict(features)
+
+    assert set(predicted["confidence"]) <= {"low", "none"}
+    assert (predicted["lower"] <= predicted["value"]).all()
+    assert (predicted["value"] <= predicted["upper"]).all()
+    assert (predicted["upper"] / predicted["lower"] >= 3.0**2 * 0.999).all()
