@@ -83,3 +83,30 @@ def load_valuator(tracking_uri: str, asset_class: str, version: str) -> Any:
     uri = f"models:/{registered_model_name(asset_class)}/{version}"
     folder = mlflow.artifacts.download_artifacts(artifact_uri=f"{uri}/artifacts/valuator.pkl")
     return pickle.loads(Path(folder).read_bytes())
+
+
+PROMOTED_ALIAS = "champion"
+"""The registry alias of the version serving reads; set only when a version passes the gate."""
+
+
+def promote(tracking_uri: str, asset_class: str, version: str) -> None:
+    """Point the class's `champion` alias at `version` (the serving side follows it)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    client.set_registered_model_alias(registered_model_name(asset_class), PROMOTED_ALIAS, version)
+
+
+def promoted_version(tracking_uri: str, asset_class: str) -> str | None:
+    """The version behind the class's `champion` alias, or None if none was ever promoted."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        found = client.get_model_version_by_alias(
+            registered_model_name(asset_class), PROMOTED_ALIAS
+        )
+    except MlflowException:
+        return None
+    return str(found.version)
