@@ -98,6 +98,15 @@ TABLES: dict[str, dict[str, str]] = {
         "model_version": "VARCHAR",
         "evaluated_at": "TIMESTAMP",
     },
+    "shap_importances": {
+        "asset_class": "VARCHAR NOT NULL",
+        "feature": "VARCHAR NOT NULL",
+        "mean_abs_shap": "DOUBLE NOT NULL",
+        "rank": "BIGINT NOT NULL",
+        "sample_rows": "BIGINT NOT NULL",
+        "model_version": "VARCHAR",
+        "computed_at": "TIMESTAMP",
+    },
 }
 """Every warehouse table and its columns; a column added here is added to an existing table."""
 
