@@ -1,10 +1,18 @@
-"""Jobs that materialize one ingest asset with its checks, for the CLI, sensors and backfills."""
+"""Jobs for the CLI, sensors and backfills: one per stage, each asset with its checks."""
 
 from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
 from cardvalue_dagster.assets.ingest import hobby_prices, raw_sales, sports_stats
+from cardvalue_dagster.assets.monitoring import drift_report, shap_summary
+from cardvalue_dagster.assets.portfolio import portfolio_valuations
+from cardvalue_dagster.assets.valuation import (
+    enriched_features,
+    promoted_valuator,
+    valuator,
+    valuator_backtest,
+)
 
 ingest_sales_job = define_asset_job(
     "ingest_sales",
@@ -23,3 +31,30 @@ hobby_prices_job = define_asset_job(
 )
 
 INGEST_JOBS = [ingest_sales_job, sports_stats_job, hobby_prices_job]
+
+build_features_job = define_asset_job(
+    "build_features",
+    selection=AssetSelection.assets(enriched_features),
+    description="enriched_features for a range of classes and days.",
+)
+train_valuator_job = define_asset_job(
+    "train_valuator",
+    selection=AssetSelection.assets(valuator, valuator_backtest, promoted_valuator, shap_summary),
+    description=(
+        "One class: train and register its valuator, backtest it, explain it with SHAP, and "
+        "promote the new version only if the backtest gate passes."
+    ),
+)
+report_drift_job = define_asset_job(
+    "report_drift",
+    selection=AssetSelection.assets(drift_report),
+    description="drift_report for a range of classes and days, with its warning check.",
+)
+
+value_portfolios_job = define_asset_job(
+    "value_portfolios",
+    selection=AssetSelection.assets(portfolio_valuations),
+    description="portfolio_valuations for one day: every portfolio file in the landing zone.",
+)
+
+VALUATION_JOBS = [build_features_job, train_valuator_job, report_drift_job, value_portfolios_job]

@@ -107,6 +107,37 @@ TABLES: dict[str, dict[str, str]] = {
         "model_version": "VARCHAR",
         "computed_at": "TIMESTAMP",
     },
+    "drift_days": {
+        "asset_class": "VARCHAR NOT NULL",
+        "day": "DATE NOT NULL",
+        "enough_data": "BOOLEAN NOT NULL",
+        "reason": "VARCHAR",
+        "drifted_share": "DOUBLE",
+        "drifted_columns": "VARCHAR",
+        "n_current": "BIGINT NOT NULL",
+        "n_reference": "BIGINT NOT NULL",
+        "methods": "VARCHAR",
+        "report_path": "VARCHAR",
+        "model_version": "VARCHAR",
+    },
+    "portfolio_valuations": {
+        "as_of": "DATE NOT NULL",
+        "portfolio": "VARCHAR NOT NULL",
+        "line": "BIGINT NOT NULL",
+        "label": "VARCHAR",
+        "asset_class": "VARCHAR",
+        "item_id": "VARCHAR",
+        "variant": "VARCHAR",
+        "status": "VARCHAR NOT NULL",
+        "value": "DOUBLE",
+        "lower": "DOUBLE",
+        "upper": "DOUBLE",
+        "confidence": "VARCHAR",
+        "model_version": "VARCHAR",
+        "data_through": "DATE",
+        "cost_basis_usd": "DOUBLE",
+        "source_file": "VARCHAR NOT NULL",
+    },
 }
 """Every warehouse table and its columns; a column added here is added to an existing table."""
 
@@ -116,6 +147,7 @@ PARTITION_DATE_COLUMN: dict[str, str] = {
     "sports_stats": "as_of_date",
     "hobby_prices": "as_of_date",
     "enriched_features": "sale_date",
+    "drift_days": "day",
 }
 """The column that holds each partitioned table's partition date."""
 
@@ -164,12 +196,18 @@ class Warehouse(DuckDBResource):
 
     def replace_class_rows(self, table: str, rows: pd.DataFrame, asset_class: str) -> int:
         """Replace every row of one asset class in a table keyed by class alone."""
+        return self.replace_rows_where(table, rows, "asset_class", asset_class)
+
+    def replace_rows_where(self, table: str, rows: pd.DataFrame, column: str, value: Any) -> int:
+        """Replace, in one transaction, the rows of `table` whose `column` equals `value`."""
+        if column not in TABLES[table]:
+            raise ValueError(f"{table} has no column {column}")
         frame = rows.reindex(columns=list(TABLES[table]))
         with self.get_connection() as con:
             ensure_table(con, table)
             con.register("incoming_rows", frame)
             con.execute("BEGIN TRANSACTION")
-            con.execute(f"DELETE FROM {table} WHERE asset_class = ?", [asset_class])
+            con.execute(f"DELETE FROM {table} WHERE {column} = ?", [value])
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
             con.execute("COMMIT")
         return len(frame)

@@ -41,3 +41,16 @@ def preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:
         if head[column].dtype == object:
             head[column] = head[column].astype(str).str.slice(0, 60)
     return MetadataValue.md(head.to_markdown(index=False))
+
+
+def derived_table_metadata(
+    table: str, columns: dict[str, str], descriptions: dict[str, str]
+) -> dict[str, Any]:
+    """Static metadata of a warehouse table whose columns follow code, not `TABLES`."""
+    schema = TableSchema(
+        columns=[
+            TableColumn(name=name, type=kind, description=descriptions.get(name))
+            for name, kind in columns.items()
+        ]
+    )
+    return {"dagster/column_schema": schema, "dagster/table_name": f"warehouse.main.{table}"}

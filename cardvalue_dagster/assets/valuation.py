@@ -1,19 +1,16 @@
-"""The valuation stage: point-in-time features, the per-class valuator, and its backtest.
+"""The valuation stage: point-in-time features, the per-class valuator, its backtest, promotion.
 
 The math lives in `cardvalue_dagster.core` (no Dagster there); these assets read the warehouse,
 call it, write results back, and record each training in MLflow through dagster-mlflow.
 
-Not yet part of the code location (`definitions.py` does not load these assets). Two problems
-remain before the main job can build this stage for every class:
-- `Valuator.fit` fails (LightGBM: no data) on a class with only a handful of sales with
-  features, e.g. mtg's 16 real sales. Thin classes should get a model whose tiers and intervals
-  say it knows little, not a failed run.
-- The whole stage has not yet been run end to end for all twelve classes, in the main job or
-  in a fresh clone.
+A training registers a new model version; `promoted_valuator` moves the class's `champion`
+alias (what serving reads) to it only when the backtest gate passed, so a worse model never
+replaces a better one by itself.
 """
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -34,7 +31,14 @@ from dagster import (
 
 from cardvalue_dagster.asset_classes import HOBBY_GAMES, SPORTS
 from cardvalue_dagster.assets.ingest import WAREHOUSE_POOL, hobby_prices, raw_sales, sports_stats
-from cardvalue_dagster.assets.metadata import OWNER, preview
+from cardvalue_dagster.assets.metadata import (
+    OWNER,
+    derived_table_metadata,
+    preview,
+    table_metadata,
+)
+from cardvalue_dagster.conditions import follow_new_day, follow_new_model
+from cardvalue_dagster.core.features import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, ID_COLUMNS
 from cardvalue_dagster.partitions import (
     ASSET_CLASS_DIMENSION,
     class_date_partitions,
@@ -62,6 +66,22 @@ GATE_COVERAGE = (0.87, 0.93)
 """The promotion gate: nominal 90 % intervals must hold 87-93 % of the backtest's sales."""
 
 
+ID_TYPES = {"sale_date": "DATE", "price_usd": "DOUBLE", "is_simulated": "BOOLEAN"}
+FEATURE_TABLE_COLUMNS = {
+    **{name: ID_TYPES.get(name, "VARCHAR") for name in ID_COLUMNS},
+    **{name: "VARCHAR" if name in CATEGORICAL_COLUMNS else "DOUBLE" for name in FEATURE_COLUMNS},
+}
+FEATURE_DESCRIPTIONS = {
+    "price_usd": "the sale's price: the target, never a feature of its own sale",
+    "iv_med_30d": "median price of the same item and variant over the 30 days before the sale",
+    "item_med_30d": "median price of the same item, any variant, over the 30 days before",
+    "iv_last_price": "price on the latest earlier day the item and variant sold",
+    "class_med_30d": "median price of the class over the 30 days before",
+    "player_performance": "the player's performance index as of the sale day (sports cards)",
+    "ref_price_usd": "the market reference price as of the sale day (hobby cards)",
+}
+
+
 @asset(
     deps=[
         AssetDep(raw_sales, partition_mapping=history_mapping(FEATURE_LOOKBACK_DAYS)),
@@ -74,6 +94,10 @@ GATE_COVERAGE = (0.87, 0.93)
     group_name=FEATURES_GROUP,
     owners=[OWNER],
     kinds={"duckdb", "sql"},
+    metadata=derived_table_metadata(
+        "enriched_features", FEATURE_TABLE_COLUMNS, FEATURE_DESCRIPTIONS
+    ),
+    automation_condition=follow_new_day("raw_sales"),
 )
 def enriched_features(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Each sale of a class and day with what was known before its day: comps, stats, prices.
@@ -178,13 +202,27 @@ def valuator(
     )
 
 
+BACKTEST_COLUMNS = {
+    "method": "valuator, comps (recent comparable sales) or rf (the prototype's forest)",
+    "n": "test sales valued",
+    "mae": "mean absolute error, USD",
+    "mape": "mean absolute percentage error, a fraction",
+    "mdape": "median absolute percentage error, a fraction",
+    "coverage": "share of test sales inside the 90 % interval (null: no interval)",
+    "median_width": "median interval width relative to the value (null: no interval)",
+    "model_version": "the registered valuator version trained just before the backtest",
+}
+
+
 @asset(
     deps=[valuator],
     partitions_def=class_partitions,
+    automation_condition=follow_new_model(),
     pool=WAREHOUSE_POOL,
     group_name=MODEL_GROUP,
     owners=[OWNER],
-    kinds={"lightgbm", "mlflow"},
+    kinds={"lightgbm", "duckdb"},
+    metadata=table_metadata("valuator_backtests", BACKTEST_COLUMNS),
 )
 def valuator_backtest(
     context: AssetExecutionContext, warehouse: Warehouse, home: HomeResource
@@ -222,8 +260,46 @@ def valuator_backtest(
             "test_days": f"{test['sale_date'].min():%Y-%m-%d}..{test['sale_date'].max():%Y-%m-%d}"
             if not test.empty
             else "none",
+            **({"model_version": str(version.version)} if version else {}),
             **_flat_metrics(metrics),
         }
+    )
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """Whether a class's latest backtest clears the promotion gate, and why."""
+
+    passed: bool
+    reason: str
+    model_version: str | None
+    metadata: dict[str, float | None]
+
+
+def gate_verdict(warehouse: Warehouse, asset_class: str) -> GateVerdict:
+    """The gate on the latest backtest: coverage in 87-93 % and median error below comps'."""
+    rows = warehouse.query(
+        "SELECT * FROM valuator_backtests WHERE asset_class = ?", [asset_class]
+    ).set_index("method")
+    if not {"valuator", "comps"} <= set(rows.index):
+        return GateVerdict(False, "no backtest for this class yet", None, {})
+
+    coverage = _maybe_float(rows.loc["valuator", "coverage"])
+    model_error = _maybe_float(rows.loc["valuator", "mdape"])
+    comps_error = _maybe_float(rows.loc["comps", "mdape"])
+    covered = coverage is not None and GATE_COVERAGE[0] <= coverage <= GATE_COVERAGE[1]
+    better = model_error is not None and comps_error is not None and model_error < comps_error
+    version: Any = rows.loc["valuator", "model_version"]
+    return GateVerdict(
+        passed=bool(covered and better),
+        reason=_gate_reason(covered, better),
+        model_version=None if version is None or pd.isna(version) else str(version),
+        metadata={
+            "coverage": coverage,
+            "valuator_mdape": model_error,
+            "comps_mdape": comps_error,
+            "test_sales": _maybe_float(rows.loc["valuator", "n"]),
+        },
     )
 
 
@@ -232,32 +308,55 @@ def valuator_backtest_gate(
     context: AssetCheckExecutionContext, warehouse: Warehouse
 ) -> AssetCheckResult:
     """Promotion gate: coverage within 87-93 % and the valuator's median error below comps'."""
-    asset_class = context.partition_key
-    rows = warehouse.query(
-        "SELECT * FROM valuator_backtests WHERE asset_class = ?", [asset_class]
-    ).set_index("method")
-    if not {"valuator", "comps"} <= set(rows.index):
-        return AssetCheckResult(
-            passed=False,
-            severity=AssetCheckSeverity.ERROR,
-            description="no backtest for this class yet",
-        )
-
-    coverage = _maybe_float(rows.loc["valuator", "coverage"])
-    model_error = _maybe_float(rows.loc["valuator", "mdape"])
-    comps_error = _maybe_float(rows.loc["comps", "mdape"])
-    covered = coverage is not None and GATE_COVERAGE[0] <= coverage <= GATE_COVERAGE[1]
-    better = model_error is not None and comps_error is not None and model_error < comps_error
+    verdict = gate_verdict(warehouse, context.partition_key)
     return AssetCheckResult(
-        passed=bool(covered and better),
+        passed=verdict.passed,
         severity=AssetCheckSeverity.ERROR,
-        description=_gate_reason(covered, better),
+        description=verdict.reason,
+        metadata={**verdict.metadata, "model_version": verdict.model_version},
+    )
+
+
+@asset(
+    deps=[valuator_backtest],
+    partitions_def=class_partitions,
+    automation_condition=follow_new_model(),
+    group_name=MODEL_GROUP,
+    owners=[OWNER],
+    kinds={"mlflow"},
+)
+def promoted_valuator(context: AssetExecutionContext, warehouse: Warehouse, home: HomeResource):
+    """The version serving uses: the class's `champion` alias in the MLflow model registry.
+
+    The newest registered version is promoted only when the backtest gate passed on it (the
+    backtest rows name the version they were computed after); otherwise the alias stays where
+    it was, and a class that never passed has no champion (serving answers 503 for it).
+    """
+    from cardvalue_dagster.model_registry import latest_version, promote, promoted_version
+
+    asset_class = context.partition_key
+    uri = tracking_uri(home.layout)
+    candidate = latest_version(uri, asset_class)
+    if candidate is None:
+        raise ValueError(f"no registered valuator for {asset_class}: materialize valuator first")
+
+    verdict = gate_verdict(warehouse, asset_class)
+    tested = verdict.model_version == str(candidate.version)
+    if verdict.passed and tested:
+        promote(uri, asset_class, str(candidate.version))
+        context.log.info(f"{asset_class}: version {candidate.version} promoted")
+    else:
+        why = verdict.reason if tested else "the latest backtest is of another version"
+        context.log.warning(f"{asset_class}: version {candidate.version} not promoted: {why}")
+
+    champion = promoted_version(uri, asset_class)
+    return MaterializeResult(
         metadata={
-            "coverage": coverage,
-            "valuator_mdape": model_error,
-            "comps_mdape": comps_error,
-            "test_sales": _maybe_float(rows.loc["valuator", "n"]),
-        },
+            "candidate_version": str(candidate.version),
+            "champion_version": champion or "none",
+            "promoted": bool(verdict.passed and tested),
+            "gate": verdict.reason if tested else "latest backtest is of another version",
+        }
     )
 
 
@@ -357,5 +456,5 @@ def _mlflow_run_url(experiment_id: str, run_id: str) -> str:
     return f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"
 
 
-VALUATION_ASSETS = [enriched_features, valuator, valuator_backtest]
+VALUATION_ASSETS = [enriched_features, valuator, valuator_backtest, promoted_valuator]
 VALUATION_CHECKS = [valuator_backtest_gate]
