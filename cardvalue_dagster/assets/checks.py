@@ -97,7 +97,7 @@ def raw_sales_contract(
         rejects = _rows_of(quarantined, "partition_date", asset_class, day)
         verdicts[partition_key(asset_class, day)] = _sales_contract_verdict(rows, rejects, day)
 
-    yield from _evaluations(raw_sales.key, "raw_sales_contract", verdicts, blocking=True)
+    yield from partition_evaluations(raw_sales.key, "raw_sales_contract", verdicts, blocking=True)
 
 
 @per_partition_check(asset=raw_sales, partitions_def=class_date_partitions, pool=WAREHOUSE_POOL)
@@ -126,7 +126,9 @@ def raw_sales_price_outliers(
             },
         )
 
-    yield from _evaluations(raw_sales.key, "raw_sales_price_outliers", verdicts, blocking=False)
+    yield from partition_evaluations(
+        raw_sales.key, "raw_sales_price_outliers", verdicts, blocking=False
+    )
 
 
 @per_partition_check(asset=raw_sales, partitions_def=class_date_partitions, pool=WAREHOUSE_POOL)
@@ -162,7 +164,7 @@ def raw_sales_row_count(
             },
         )
 
-    yield from _evaluations(raw_sales.key, "raw_sales_row_count", verdicts, blocking=False)
+    yield from partition_evaluations(raw_sales.key, "raw_sales_row_count", verdicts, blocking=False)
 
 
 @asset_check(asset=raw_sales)
@@ -201,7 +203,9 @@ def sports_stats_contract(
 ) -> Iterator[AssetCheckEvaluation | Output]:
     """Blocking: each day's player rows satisfy the contract (one per player, 0-1 percentiles)."""
     verdicts = _table_contract_verdicts(context, warehouse, "sports_stats", SportsStatsContract)
-    yield from _evaluations(sports_stats.key, "sports_stats_contract", verdicts, blocking=True)
+    yield from partition_evaluations(
+        sports_stats.key, "sports_stats_contract", verdicts, blocking=True
+    )
 
 
 @per_partition_check(
@@ -212,7 +216,9 @@ def hobby_prices_contract(
 ) -> Iterator[AssetCheckEvaluation | Output]:
     """Blocking: each day's prices satisfy the contract (positive; one per card and printing)."""
     verdicts = _table_contract_verdicts(context, warehouse, "hobby_prices", HobbyPricesContract)
-    yield from _evaluations(hobby_prices.key, "hobby_prices_contract", verdicts, blocking=True)
+    yield from partition_evaluations(
+        hobby_prices.key, "hobby_prices_contract", verdicts, blocking=True
+    )
 
 
 def _table_contract_verdicts(
@@ -282,7 +288,7 @@ def _summarise_failures(cases: pd.DataFrame, examples: int = 3) -> list[str]:
     return lines
 
 
-def _evaluations(
+def partition_evaluations(
     asset_key: AssetKey, check_name: str, verdicts: Mapping[str, Verdict], blocking: bool
 ) -> Iterator[AssetCheckEvaluation | Output]:
     """One evaluation per partition, then the check's own (empty) output."""

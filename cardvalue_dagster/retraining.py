@@ -1,0 +1,170 @@
+"""`drift_sensor`: retrain a class's valuator when its data has moved, and only then.
+
+A class is retrained (the `train_valuator` job: train, backtest, gate, SHAP, promotion) when
+either holds for its newest registered model version:
+
+- **persistent drift**: among the last `DRIFT_WINDOW_DAYS` days reported against that version
+  with enough sales to judge, at least `DRIFT_PERSIST_DAYS` reached the warning share
+  (`cardvalue_dagster.core.drift.DRIFT_SHARE_WARNING`); one drifted day is a wobble, not a trend;
+- **lost coverage**: the latest backtest of that version held fewer than `MIN_COVERAGE` of the
+  sales in its 90 % intervals.
+
+Only evidence about the newest version counts, so a retraining resets the story: the days
+reported against the old version cannot trigger again. The run key is the class and the day of
+the tick, so a class gets at most one request a day however often the sensor ticks, and the
+reason is in the run's tags. Everything is read from Dagster's event log (the metadata the
+assets recorded), never from the warehouse, so a tick never waits on DuckDB's write lock.
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from cardvalue_dagster.asset_classes import ASSET_CLASSES
+from cardvalue_dagster.jobs import train_valuator_job
+from cardvalue_dagster.partitions import split_partition_keys
+
+logger = logging.getLogger(__name__)
+
+DRIFT_WINDOW_DAYS = 5
+DRIFT_PERSIST_DAYS = 3
+MIN_COVERAGE = 0.85
+
+REASON_TAG = "cardvalue/retrain_reason"
+CLASS_TAG = "cardvalue/asset_class"
+
+DRIFT_REPORT = AssetKey("drift_report")
+VALUATOR = AssetKey("valuator")
+BACKTEST = AssetKey("valuator_backtest")
+
+
+@dataclass(frozen=True)
+class DriftDay:
+    """One class-day's drift report, as its materialization recorded it."""
+
+    day: dt.date
+    model_version: str | None
+    enough_data: bool
+    drifted_share: float | None
+
+
+def retraining_reason(
+    days: list[DriftDay], current_version: str | None, coverage: float | None, threshold: float
+) -> str | None:
+    """Why the class should be retrained now, or None. Pure, so the rule is easy to test."""
+    judged = sorted(
+        (d for d in days if d.model_version == current_version and d.enough_data),
+        key=lambda d: d.day,
+    )[-DRIFT_WINDOW_DAYS:]
+    drifted = [d for d in judged if (d.drifted_share or 0.0) >= threshold]
+    if len(drifted) >= DRIFT_PERSIST_DAYS:
+        shares = ", ".join(f"{d.day}: {d.drifted_share:.2f}" for d in drifted)
+        return (
+            f"drift persisted on {len(drifted)} of the last {len(judged)} judged days "
+            f"against version {current_version} ({shares})"
+        )
+    if coverage is not None and coverage < MIN_COVERAGE:
+        return f"backtest coverage {coverage:.1%} of version {current_version} is below 85 %"
+    return None
+
+
+@sensor(
+    job=train_valuator_job,
+    minimum_interval_seconds=300,
+    description=(
+        "Requests a retraining of a class's valuator when its drift persists or its backtest "
+        "coverage falls below 85 %; at most one request per class and day."
+    ),
+)
+def drift_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    """See the module docstring for the rule."""
+    from cardvalue_dagster.core.drift import DRIFT_SHARE_WARNING
+
+    instance = context.instance
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    requests = []
+    for asset_class in ASSET_CLASSES:
+        version = _latest_metadata(instance, VALUATOR, asset_class).get("model_version")
+        if version is None:
+            continue
+        backtest = _latest_metadata(instance, BACKTEST, asset_class)
+        coverage = backtest.get("valuator_coverage") if backtest.get("model_version") else None
+        if backtest.get("model_version") not in (None, version):
+            coverage = None
+        days = _drift_days(instance, asset_class)
+        reason = retraining_reason(days, str(version), coverage, DRIFT_SHARE_WARNING)
+        if reason is None:
+            continue
+        context.log.info(f"{asset_class}: retraining requested: {reason}")
+        requests.append(
+            RunRequest(
+                run_key=f"retrain:{asset_class}:{today}",
+                partition_key=asset_class,
+                tags={REASON_TAG: reason[:255], CLASS_TAG: asset_class},
+            )
+        )
+    if not requests:
+        return SkipReason("no class has persistent drift or low backtest coverage")
+    return SensorResult(run_requests=requests)
+
+
+def _latest_metadata(instance: DagsterInstance, key: AssetKey, asset_class: str) -> dict[str, Any]:
+    """The plain metadata values of the newest materialization of one class partition."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[asset_class]), limit=1
+    ).records
+    if not records:
+        return {}
+    materialization = records[0].asset_materialization
+    if materialization is None:
+        return {}
+    return {name: value.value for name, value in materialization.metadata.items()}
+
+
+def _drift_days(instance: DagsterInstance, asset_class: str) -> list[DriftDay]:
+    """The class's latest drift report per day, for its most recent reported days."""
+    keys = [
+        key
+        for key in instance.get_materialized_partitions(DRIFT_REPORT)
+        if key.startswith(f"{asset_class}|")
+    ]
+    recent = sorted(keys, key=lambda k: split_partition_keys([k])[0][1])[-4 * DRIFT_WINDOW_DAYS :]
+    if not recent:
+        return []
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=DRIFT_REPORT, asset_partitions=recent), limit=10 * len(recent)
+    ).records
+    latest: dict[str, DriftDay] = {}
+    for record in records:  # newest first
+        materialization = record.asset_materialization
+        if materialization is None or materialization.partition in latest:
+            continue
+        values = {k: v.value for k, v in materialization.metadata.items()}
+        _, day = split_partition_keys([str(materialization.partition)])[0]
+        latest[str(materialization.partition)] = DriftDay(
+            day=day,
+            model_version=_text(values.get("model_version")),
+            enough_data=bool(values.get("enough_data")),
+            drifted_share=_number(values.get("drifted_share")),
+        )
+    return list(latest.values())
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
