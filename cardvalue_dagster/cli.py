@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -113,6 +114,46 @@ def mlflow_ui(port: int) -> None:
     mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
     args = [mlflow, "ui", "--backend-store-uri", tracking_uri(home), "-h", UI_HOST, "-p", str(port)]
     os.execv(mlflow, args)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve fair values over HTTP from each class's promoted valuator (docs at /docs)."""
+    import uvicorn
+
+    from cardvalue_dagster.serving import create_app
+
+    home = current_home()
+    click.echo(f"CardValue home: {home.root}; serving http://{host}:{port}/docs", err=True)
+    uvicorn.run(create_app(home), host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.option("--asset-class", type=click.Choice(ASSET_CLASSES), help="Class of the one item.")
+@click.option("--attr", "attrs", multiple=True, metavar="KEY=VALUE", help="An attribute.")
+@click.option(
+    "--file",
+    "items_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Items: JSON [{asset_class, attributes}, ...] or CSV (asset_class + one column each).",
+)
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="Valuation day.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def value(
+    asset_class: str | None,
+    attrs: tuple[str, ...],
+    items_file: str | None,
+    as_of: dt.datetime | None,
+    as_json: bool,
+) -> None:
+    """Value items with the promoted valuators, e.g. --asset-class sneakers --attr size=10 ..."""
+    from cardvalue_dagster.serving.values import read_queries, valuation_table, value_queries
+
+    queries = read_queries(asset_class, attrs, Path(items_file) if items_file else None)
+    valuations = value_queries(current_home(), queries, as_of.date() if as_of else None)
+    click.echo(json.dumps(valuations, indent=2) if as_json else valuation_table(valuations))
 
 
 def read_sales_file(path: Path, asset_class: str) -> pd.DataFrame:

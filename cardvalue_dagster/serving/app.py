@@ -1,0 +1,212 @@
+"""The FastAPI application: fair values, their reasons, and what the platform knows of its models.
+
+Every answer is JSON; the schema is published at /openapi.json (and browsable at /docs). Errors
+say what to do: 422 names the field of a malformed request or of an item that cannot be
+identified, 503 names the asset to materialize when a class has no promoted model, or says the
+warehouse is busy (a run is writing it) and when to retry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from typing import Any
+
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi import Query as QueryParam
+from fastapi.responses import JSONResponse
+
+from cardvalue_dagster.home import Home
+from cardvalue_dagster.serving.models import NoPromotedModel, RegistryUnavailable
+from cardvalue_dagster.serving.schemas import (
+    AssetClass,
+    Health,
+    InsightRequest,
+    Insights,
+    ModelStatus,
+    Problem,
+    Rows,
+    Sales,
+    Valuations,
+    ValueRequest,
+)
+from cardvalue_dagster.serving.service import Appraiser, InvalidItem, Query
+from cardvalue_dagster.serving.snapshots import (
+    WarehouseBusy,
+    WarehouseMissing,
+    has_table,
+    read_only,
+)
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 2
+"""What a 503 for a busy warehouse asks the client to wait."""
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "Malformed request or an item that is not valuable."},
+    503: {"model": Problem, "description": "No promoted model for a class, or warehouse busy."},
+}
+
+
+def create_app(home: Home, *, check_seconds: float = 30.0) -> FastAPI:
+    """The service over `home`: its warehouse and its MLflow registry.
+
+    `check_seconds` is how often each class's `champion` alias is looked up again.
+    """
+    appraiser = Appraiser(home, check_seconds=check_seconds)
+    app = FastAPI(
+        title="CardValue",
+        version="1.0",
+        description="Fair values of collectibles with 90 % intervals, from promoted valuators.",
+    )
+    app.state.appraiser = appraiser
+    _add_error_handlers(app)
+
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        """Liveness, and the valuator version loaded for each class (null: none loaded yet)."""
+        loaded = appraiser.models.loaded()
+        return Health(
+            status="ok",
+            home=str(home.root),
+            warehouse_exists=home.warehouse.exists(),
+            models={
+                c.value: ModelStatus(
+                    version=loaded[c.value].version if c.value in loaded else None,
+                    loaded_at=loaded[c.value].loaded_at if c.value in loaded else None,
+                )
+                for c in AssetClass
+            },
+        )
+
+    @app.get("/metrics", response_model=Rows, responses=_ERRORS)
+    def metrics(asset_class: AssetClass | None = None) -> Rows:
+        """The latest walk-forward backtest per class: valuator, recent comps and the forest."""
+        sql = (
+            "SELECT * FROM valuator_backtests WHERE ($1 IS NULL OR asset_class = $1) "
+            "QUALIFY evaluated_at IS NOT DISTINCT FROM "
+            "max(evaluated_at) OVER (PARTITION BY asset_class) "
+            "ORDER BY asset_class, method"
+        )
+        return Rows(rows=_table_rows(home, "valuator_backtests", sql, [_name(asset_class)]))
+
+    @app.get("/feature-importances", response_model=Rows, responses=_ERRORS)
+    def feature_importances(asset_class: AssetClass | None = None) -> Rows:
+        """Mean absolute SHAP value of each model input, ranked per class (1 = most important)."""
+        sql = (
+            "SELECT * FROM shap_importances WHERE ($1 IS NULL OR asset_class = $1) "
+            "ORDER BY asset_class, rank"
+        )
+        return Rows(rows=_table_rows(home, "shap_importances", sql, [_name(asset_class)]))
+
+    @app.get("/latest-sales", response_model=Sales, responses=_ERRORS)
+    def latest_sales(
+        asset_class: AssetClass | None = None,
+        limit: int = QueryParam(default=20, ge=1, le=1000),
+    ) -> Sales:
+        """The newest sales in the warehouse; each can be posted back as `attributes`."""
+        sql = (
+            "SELECT * EXCLUDE (source_format, source_file, source_row) FROM raw_sales "
+            "WHERE ($1 IS NULL OR asset_class = $1) ORDER BY sale_date DESC, sale_id LIMIT $2"
+        )
+        rows = _table_rows(home, "raw_sales", sql, [_name(asset_class), limit])
+        for row in rows:
+            row["attributes"] = json.loads(row["attributes"] or "{}")
+        return Sales(sales=rows)
+
+    @app.post("/predict", response_model=Valuations, responses=_ERRORS)
+    def predict(request: ValueRequest) -> Valuations:
+        """Fair value, interval and confidence per item, from its class's promoted valuator."""
+        valued = appraiser.value(_queries(request), as_of=request.as_of, coverage=request.coverage)
+        return Valuations.model_validate({"valuations": valued})
+
+    @app.post("/feature-insights", response_model=Insights, responses=_ERRORS)
+    def feature_insights(request: InsightRequest) -> Insights:
+        """Valuations with what moved each value (USD) and the comparable sales behind it."""
+        valued = appraiser.value(
+            _queries(request),
+            as_of=request.as_of,
+            coverage=request.coverage,
+            reasons=True,
+            top=request.top,
+        )
+        return Insights.model_validate({"valuations": valued})
+
+    return app
+
+
+def _queries(request: ValueRequest) -> list[Query]:
+    return [Query(q.asset_class.value, q.attributes) for q in request.queries()]
+
+
+def _name(asset_class: AssetClass | None) -> str | None:
+    return None if asset_class is None else asset_class.value
+
+
+def _table_rows(home: Home, table: str, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Rows of a query on a short read-only connection; none while the table does not exist."""
+    with read_only(home.warehouse) as con:
+        if not has_table(con, table):
+            return []
+        frame = con.execute(sql, params).df()
+    return [_plain_record({str(k): v for k, v in r.items()}) for r in frame.to_dict("records")]
+
+
+def _plain_record(record: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe values: NaN and NaT as null, timestamps as ISO text, numpy as Python."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+            out[key] = None
+        elif isinstance(value, pd.Timestamp | dt.date | dt.datetime):
+            out[key] = value.isoformat()
+        elif hasattr(value, "item"):
+            out[key] = value.item()
+        else:
+            out[key] = value
+    return out
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Map the service's exceptions to 422 and 503 answers that say what to do."""
+
+    @app.exception_handler(InvalidItem)
+    def invalid_item(request: Request, exc: InvalidItem) -> JSONResponse:
+        location: list[Any] = ["body", "items", exc.position, "attributes"]
+        if exc.field:
+            location.append(exc.field)
+        detail = [{"loc": location, "msg": str(exc), "type": "unvaluable_item"}]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    @app.exception_handler(NoPromotedModel)
+    def no_model(request: Request, exc: NoPromotedModel) -> JSONResponse:
+        content = {
+            "detail": str(exc),
+            "asset": "valuator",
+            "partition": exc.asset_class,
+        }
+        return JSONResponse(status_code=503, content=content)
+
+    @app.exception_handler(RegistryUnavailable)
+    def no_registry(request: Request, exc: RegistryUnavailable) -> JSONResponse:
+        return _unavailable(str(exc))
+
+    @app.exception_handler(WarehouseBusy)
+    def busy(request: Request, exc: WarehouseBusy) -> JSONResponse:
+        return _unavailable(str(exc))
+
+    @app.exception_handler(WarehouseMissing)
+    def missing(request: Request, exc: WarehouseMissing) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc), "asset": "raw_sales"})
+
+
+def _unavailable(message: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=503,
+        content={"detail": message},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
