@@ -4,7 +4,8 @@
 partitions its rows belong to (`raw_sales` for sales, `hobby_prices` for reference prices), minus
 those already built from that very file version (the receipts). Each request's run key is the
 file's path, its content hash and its day range, so each version of a file triggers once, even
-if the cursor is lost. Paths that say nothing usable are skipped with the reason in the tick log.
+if the cursor is lost. A portfolio file (`portfolios/*.csv|json`) requests today's
+`portfolio_valuations`. Paths that say nothing usable are skipped with the reason in the tick log.
 """
 
 import datetime as dt
@@ -22,6 +23,7 @@ from dagster import (
 )
 
 from cardvalue_dagster.assets.ingest import hobby_prices, raw_sales
+from cardvalue_dagster.assets.portfolio import PORTFOLIO_FOLDER, portfolio_valuations
 from cardvalue_dagster.home import Home
 from cardvalue_dagster.partitions import contiguous_date_ranges, partition_key
 from cardvalue_dagster.resources import HomeResource
@@ -64,8 +66,11 @@ class FileVersion:
     name="landing_sensor",
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.STOPPED,
-    asset_selection=[raw_sales, hobby_prices],
-    description="Requests raw_sales / hobby_prices runs for new or changed landing-zone files.",
+    asset_selection=[raw_sales, hobby_prices, portfolio_valuations],
+    description=(
+        "Requests raw_sales / hobby_prices runs for new or changed landing-zone files, and "
+        "today's portfolio_valuations for new or changed portfolio files."
+    ),
 )
 def landing_sensor(
     context: SensorEvaluationContext, home: HomeResource
@@ -77,21 +82,20 @@ def landing_sensor(
     skipped: list[str] = []
 
     for path in iter_landing_paths(layout.landing):
+        relative = path.relative_to(layout.landing).as_posix()
+        is_portfolio = relative.startswith(f"{PORTFOLIO_FOLDER}/")
         try:
-            file = locate(path, layout.landing)
+            file = None if is_portfolio else locate(path, layout.landing)
         except BadLandingPath as bad_path:
             skipped.append(str(bad_path))
             continue
 
-        stat = path.stat()
-        known = cursor.get(file.relative_path)
-        if known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        sha256 = _new_version(cursor, relative, path)
+        if sha256 is None:
             continue
-        sha256 = fingerprint(path)
-        cursor[file.relative_path] = FileVersion(sha256, stat.st_size, stat.st_mtime_ns)
-        if known and known.sha256 == sha256:
+        if file is None:
+            requests.append(_portfolio_request(relative, sha256))
             continue
-
         file_requests, reason = _requests_for_file(file, sha256, layout)
         requests.extend(file_requests)
         if reason:
@@ -105,6 +109,30 @@ def landing_sensor(
         context.update_cursor(new_cursor)
         return SkipReason(summary)
     return SensorResult(run_requests=requests, cursor=new_cursor)
+
+
+def _new_version(cursor: dict[str, FileVersion], relative: str, path) -> str | None:
+    """The file's content hash if this version was not seen before (the cursor is updated)."""
+    stat = path.stat()
+    known = cursor.get(relative)
+    if known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        return None
+    sha256 = fingerprint(path)
+    cursor[relative] = FileVersion(sha256, stat.st_size, stat.st_mtime_ns)
+    if known and known.sha256 == sha256:
+        return None
+    return sha256
+
+
+def _portfolio_request(relative: str, sha256: str) -> RunRequest:
+    """Today's portfolio valuations, once per version of a portfolio file."""
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    return RunRequest(
+        run_key=f"{relative}@{sha256[:16]}:{today}",
+        asset_selection=[portfolio_valuations.key],
+        partition_key=today,
+        tags={"cardvalue/landing_file": relative, "cardvalue/landing_sha256": sha256[:16]},
+    )
 
 
 def _requests_for_file(

@@ -164,3 +164,19 @@ def test_a_price_file_requests_hobby_prices(home, instance):
             partition_key("pokemon", dt.date(2026, 1, 3)),
         )
     ]
+
+
+def test_a_portfolio_file_requests_todays_valuation_once(home, instance):
+    portfolio = home.landing / "portfolios" / "vault.json"
+    portfolio.parent.mkdir(parents=True)
+    portfolio.write_text('[{"asset_class": "sneakers", "attributes": {"name": "x", "size": 9}}]')
+
+    first, cursor = tick(home, instance)
+    again, _ = tick(home, instance, cursor)
+
+    assert isinstance(first, SensorResult)
+    [request] = first.run_requests
+    assert request.asset_selection == [AssetKey("portfolio_valuations")]
+    assert request.partition_key == dt.datetime.now(dt.UTC).date().isoformat()
+    assert request.tags["cardvalue/landing_file"] == "portfolios/vault.json"
+    assert isinstance(again, SkipReason)
