@@ -6,12 +6,17 @@ from dagster import Definitions, in_process_executor
 
 from cardvalue_dagster.assets.checks import INGEST_CHECKS
 from cardvalue_dagster.assets.ingest import hobby_prices, raw_sales, sports_stats
+from cardvalue_dagster.assets.monitoring import MONITORING_ASSETS, MONITORING_CHECKS
+from cardvalue_dagster.assets.portfolio import PORTFOLIO_ASSETS
 from cardvalue_dagster.assets.sources import SOURCE_SPECS
+from cardvalue_dagster.assets.valuation import VALUATION_ASSETS, VALUATION_CHECKS
 from cardvalue_dagster.automation import landing_sensor
+from cardvalue_dagster.conditions import valuation_automation
 from cardvalue_dagster.home import Home, current_home
-from cardvalue_dagster.jobs import INGEST_JOBS
+from cardvalue_dagster.jobs import INGEST_JOBS, VALUATION_JOBS
 from cardvalue_dagster.refresh import card_prices_schedule, refresh_card_prices
 from cardvalue_dagster.resources import build_resources
+from cardvalue_dagster.retraining import drift_sensor
 
 
 def build_definitions(home: Home) -> Definitions:
@@ -21,10 +26,18 @@ def build_definitions(home: Home) -> Definitions:
     9 s a step here), and the warehouse admits one writer at a time anyway.
     """
     return Definitions(
-        assets=[*SOURCE_SPECS, raw_sales, sports_stats, hobby_prices],
-        asset_checks=INGEST_CHECKS,
-        jobs=[*INGEST_JOBS, refresh_card_prices],
-        sensors=[landing_sensor],
+        assets=[
+            *SOURCE_SPECS,
+            raw_sales,
+            sports_stats,
+            hobby_prices,
+            *VALUATION_ASSETS,
+            *MONITORING_ASSETS,
+            *PORTFOLIO_ASSETS,
+        ],
+        asset_checks=[*INGEST_CHECKS, *VALUATION_CHECKS, *MONITORING_CHECKS],
+        jobs=[*INGEST_JOBS, *VALUATION_JOBS, refresh_card_prices],
+        sensors=[landing_sensor, drift_sensor, valuation_automation],
         schedules=[card_prices_schedule],
         resources=build_resources(home),
         executor=in_process_executor,

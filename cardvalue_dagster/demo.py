@@ -1,7 +1,10 @@
 """`cardvalue demo`: seed the landing zone with the bundled default and materialize the graph.
 
 The demo materializes, for every class, the most recent `days` days that hold its bundled sales
-(and the same days of player statistics and reference prices). One run per class and stage:
+(and the same days of player statistics, reference prices and features), then trains, backtests
+and promotes each class's valuator on those days, explains it, and reports the drift of its
+last week; last, it values the bundled sample portfolio as of the day after the newest sale.
+One run per class and stage:
 a run costs about 3 s of Dagster bookkeeping and a partition 0.1-0.3 s (its events), so a
 window of days is one run, not one run per day (30 one-day runs took 7.6 x one 30-day run).
 Older days stay in the landing zone, unmaterialized, for a backfill from the UI (or the landing
@@ -30,6 +33,8 @@ from cardvalue_dagster.sources.landing import BadLandingPath, iter_landing_paths
 logger = logging.getLogger(__name__)
 
 DEFAULT_DAYS = 120
+DRIFT_DAYS = 7
+"""Drift is reported for the last week of each class's window, the days automation refreshes."""
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -41,6 +46,8 @@ class PlannedRun:
     asset_class: str
     start: dt.date | None = None
     end: dt.date | None = None
+    day: dt.date | None = None
+    """For jobs partitioned by day alone (portfolio valuations)."""
 
     @property
     def tags(self) -> dict[str, str]:
@@ -52,10 +59,14 @@ class PlannedRun:
 
     @property
     def partition_key(self) -> str | None:
-        """The class itself, for jobs partitioned by class alone."""
+        """The day, for jobs by day alone; the class, for jobs by class alone."""
+        if self.day is not None:
+            return self.day.isoformat()
         return self.asset_class if self.start is None else None
 
     def describe(self) -> str:
+        if self.day is not None:
+            return f"{self.job_name} {self.day}"
         days = "" if self.start is None else f" {self.start}..{self.end}"
         return f"{self.job_name} {self.asset_class}{days}"
 
@@ -79,6 +90,15 @@ def plan_demo(landing: Path, days: int) -> list[PlannedRun]:
     for game in HOBBY_GAMES:
         game_windows = {w for w in (windows.get(game), price_windows.get(game)) if w is not None}
         plan += [PlannedRun("build_hobby_prices", game, *w) for w in sorted(game_windows)]
+    plan += [PlannedRun("build_features", c, *windows[c]) for c in ASSET_CLASSES if c in windows]
+    plan += [PlannedRun("train_valuator", c) for c in ASSET_CLASSES if c in windows]
+    plan += [
+        PlannedRun("report_drift", c, max(start, end - dt.timedelta(days=DRIFT_DAYS - 1)), end)
+        for c, (start, end) in ((c, windows[c]) for c in ASSET_CLASSES if c in windows)
+    ]
+    if windows:
+        newest = max(end for _, end in windows.values())
+        plan.append(PlannedRun("value_portfolios", "all", day=newest + dt.timedelta(days=1)))
     return plan
 
 

@@ -10,7 +10,13 @@ import json
 import os
 from pathlib import Path
 
-from dagster import AssetKey, Definitions, MultiPartitionsDefinition
+from dagster import (
+    AssetKey,
+    Definitions,
+    MultiPartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+)
 
 from cardvalue_dagster.asset_classes import ASSET_CLASSES
 from cardvalue_dagster.definitions import build_definitions
@@ -34,6 +40,7 @@ def describe(defs: Definitions) -> dict:
             "owners": list(node.owners),
             "has_description": bool(node.description),
             "columns": _columns(node.metadata),
+            "table": node.metadata.get("dagster/table_name"),
         }
     return {
         "assets": assets,
@@ -51,15 +58,21 @@ def _columns(metadata) -> list[str]:
 def _describe_partitions(partitions) -> dict | None:
     if partitions is None:
         return None
+    if isinstance(partitions, StaticPartitionsDefinition):
+        return {"dimensions": ["asset_class"], "asset_class": partitions.get_partition_keys()}
+    if isinstance(partitions, TimeWindowPartitionsDefinition):
+        return {"dimensions": ["date"], **_describe_days(partitions)}
     assert isinstance(partitions, MultiPartitionsDefinition)
     dims = {d.name: d.partitions_def for d in partitions.partitions_defs}
-    daily = dims["date"]
     return {
         "dimensions": sorted(dims),
         "asset_class": dims["asset_class"].get_partition_keys(),
-        "date_start": daily.start.date().isoformat(),
-        "date_cron": daily.cron_schedule,
+        **_describe_days(dims["date"]),
     }
+
+
+def _describe_days(daily) -> dict:
+    return {"date_start": daily.start.date().isoformat(), "date_cron": daily.cron_schedule}
 
 
 def test_definitions_load_with_every_asset_check_sensor_and_schedule(home):
@@ -79,7 +92,7 @@ def test_every_asset_has_a_description_owner_kinds_and_column_schema(home):
         assert asset["has_description"], name
         assert asset["owners"], name
         assert asset["kinds"], name
-        is_warehouse_table = asset["partitions"] is not None
+        is_warehouse_table = asset["table"] is not None
         assert bool(asset["columns"]) == is_warehouse_table, name
 
 

@@ -1,4 +1,4 @@
-"""The main job end to end, on a short window: every class, every ingest asset, all green."""
+"""The main job end to end, on a short window: every class, every asset, all green."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from dagster import AssetKey
 
 from cardvalue_dagster.asset_classes import ASSET_CLASSES, HOBBY_GAMES, SPORTS
 from cardvalue_dagster.demo import run_demo
+from cardvalue_dagster.model_registry import latest_version
 from cardvalue_dagster.sources.bundled_default import SIMULATED_CLASSES
+from cardvalue_dagster.tracking import tracking_uri
 
 
 def test_the_demo_materializes_the_graph_for_all_twelve_classes(home, instance):
@@ -28,10 +30,15 @@ def test_the_demo_materializes_the_graph_for_all_twelve_classes(home, instance):
 
     materialized = {
         name: {k.split("|")[0] for k in instance.get_materialized_partitions(AssetKey(name))}
-        for name in ("raw_sales", "sports_stats", "hobby_prices")
+        for name in ("raw_sales", "sports_stats", "hobby_prices", "enriched_features")
     }
     assert materialized == {
         "raw_sales": set(ASSET_CLASSES),
         "sports_stats": set(SPORTS),
         "hobby_prices": set(HOBBY_GAMES),
+        "enriched_features": set(ASSET_CLASSES),
     }
+    for name in ("valuator", "valuator_backtest", "promoted_valuator"):
+        assert set(instance.get_materialized_partitions(AssetKey(name))) == set(ASSET_CLASSES)
+    for asset_class in ASSET_CLASSES:
+        assert latest_version(tracking_uri(home), asset_class) is not None, asset_class

@@ -1,0 +1,1 @@
+"""Tests that drive the Dagster UI in a real headless Chromium."""
