@@ -429,6 +429,63 @@ def _json_object(text: str, field: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
+# The queries a known item is likely to be asked by
+
+
+def valuation_key(row: Mapping[str, Any]) -> str:
+    """What a row of `item_from_attributes` contributes to its valuation, as text.
+
+    Everything but `item_name`: features read the identity, venue, grade, grading company,
+    condition and attributes, never the name, so two spellings of one item share a key.
+    """
+    return json.dumps({k: v for k, v in row.items() if k != "item_name"}, sort_keys=True)
+
+
+def known_item_rows(asset_class: str, sale: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rows a query about the item+variant of `sale` (a raw_sales record) is likely to map to.
+
+    Three forms, distinct by `valuation_key`: its identity alone (`item_id` and `variant`), the
+    sale record itself (what /latest-sales returns), and what a collector types (see
+    `_collector_fields`) when it maps back to the same item+variant.
+    """
+    identity = {"item_id": sale["item_id"], "variant": sale.get("variant") or ""}
+    record = {k: sale.get(k) for k in (*SALE_FIELDS, "item_name") if k != "sale_id"}
+    forms = [identity, record]
+    typed = _collector_fields(asset_class, sale)
+    if typed is not None:
+        forms.append(typed)
+
+    rows: dict[str, dict[str, Any]] = {}
+    for form in forms:
+        try:
+            row = item_from_attributes(asset_class, form)
+        except ValueError:  # UnknownItemError too: a sale that lacks a field a collector types
+            continue
+        if (row["item_id"], row["variant"]) == (identity["item_id"], identity["variant"]):
+            rows.setdefault(valuation_key(row), row)
+    return list(rows.values())
+
+
+def _collector_fields(asset_class: str, sale: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fields a collector types for the item of `sale` (the class's `_BUILDERS` inputs)."""
+    known = json.loads(sale.get("attributes") or "{}")
+    grade = sale.get("grade")
+    graded = {} if grade is None or _is_nan(grade) else {"grade": grade}
+    key = _builder_key(asset_class)
+    if key == "sneakers":
+        return {"sneaker_name": sale.get("item_name"), "size": known.get("size")}
+    if key == "mlb":
+        company = {"grading_company": sale.get("grading_company")} if graded else {}
+        return {k: known.get(k) for k in ("player_name", "year", "set")} | graded | company
+    if key == "simulated_sports":
+        fields = ("player_name", "year", "set", "card_number")
+        return {k: known.get(k) for k in fields} | graded
+    if key == "yugioh":
+        return {k: known.get(k) for k in ("card_name", "set_code", "rarity")} | graded
+    return None
+
+
+# --------------------------------------------------------------------------------------------
 # Valuing pseudo-sales
 
 

@@ -55,9 +55,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(home: Home, *, check_seconds: float = 30.0) -> FastAPI:
     """The service over `home`: its warehouse and its MLflow registry.
 
-    `check_seconds` is how often each class's `champion` alias is looked up again.
+    `check_seconds` is how often each class's `champion` alias is looked up again. Valuations
+    of known items are precomputed in the background per snapshot and model (see `known`).
     """
-    appraiser = Appraiser(home, check_seconds=check_seconds)
+    appraiser = Appraiser(home, check_seconds=check_seconds, precompute=True)
     app = FastAPI(
         title="CardValue",
         version="1.0",
@@ -70,6 +71,7 @@ def create_app(home: Home, *, check_seconds: float = 30.0) -> FastAPI:
     def health() -> Health:
         """Liveness, and the valuator version loaded for each class (null: none loaded yet)."""
         loaded = appraiser.models.loaded()
+        precomputed = appraiser.known.counts() if appraiser.known else {}
         return Health(
             status="ok",
             home=str(home.root),
@@ -78,6 +80,7 @@ def create_app(home: Home, *, check_seconds: float = 30.0) -> FastAPI:
                 c.value: ModelStatus(
                     version=loaded[c.value].version if c.value in loaded else None,
                     loaded_at=loaded[c.value].loaded_at if c.value in loaded else None,
+                    precomputed=precomputed.get(c.value, 0),
                 )
                 for c in AssetClass
             },

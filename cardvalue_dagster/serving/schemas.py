@@ -124,6 +124,9 @@ class Insights(BaseModel):
 class ModelStatus(BaseModel):
     version: str | None
     loaded_at: dt.datetime | None = None
+    precomputed: int = Field(
+        default=0, description="Valuations of known items ready for the class's default day."
+    )
 
 
 class Health(BaseModel):

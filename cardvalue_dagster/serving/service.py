@@ -4,7 +4,10 @@ Shared by the HTTP app and `cardvalue value`. Per request it groups the items by
 class's promoted model (`ModelCache`) and warehouse snapshot (`SnapshotCache`), and calls
 `core.appraisal.appraise`. Plain valuations are memoised: the same item, day and coverage under
 the same model version and warehouse version always give the same answer, so a repeated query
-costs a dictionary lookup; either version moving makes new keys, and old ones age out.
+costs a dictionary lookup; either version moving makes new keys, and old ones age out. With
+`precompute`, the valuations of every known item+variant on the class's default day are built
+in the background once per snapshot and model (`known`), so a first query about a known item
+is a lookup too.
 """
 
 from __future__ import annotations
@@ -19,10 +22,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cardvalue_dagster.core.appraisal import UnknownItemError, appraise, item_from_attributes
+from cardvalue_dagster.core.appraisal import (
+    UnknownItemError,
+    appraise,
+    item_from_attributes,
+    valuation_key,
+)
 from cardvalue_dagster.home import Home
-from cardvalue_dagster.serving.models import ModelCache
-from cardvalue_dagster.serving.snapshots import SnapshotCache
+from cardvalue_dagster.serving.known import KnownCache, KnownValuations
+from cardvalue_dagster.serving.models import LoadedModel, ModelCache
+from cardvalue_dagster.serving.snapshots import Snapshot, SnapshotCache
 from cardvalue_dagster.tracking import tracking_uri
 
 logger = logging.getLogger(__name__)
@@ -49,14 +58,21 @@ class Query:
 
 
 class Appraiser:
-    """Values items of any class from the promoted valuators and the warehouse of `home`."""
+    """Values items of any class from the promoted valuators and the warehouse of `home`.
 
-    def __init__(self, home: Home, *, check_seconds: float = 30.0) -> None:
+    `precompute` (the server's choice; a one-off CLI call would not live to use it) turns on
+    the background valuation of every known item+variant per snapshot and model.
+    """
+
+    def __init__(
+        self, home: Home, *, check_seconds: float = 30.0, precompute: bool = False
+    ) -> None:
         self.home = home
         self.models = ModelCache(
             tracking_uri(home), store=home.mlflow / "mlflow.db", check_seconds=check_seconds
         )
         self.snapshots = SnapshotCache(home.warehouse)
+        self.known = KnownCache() if precompute else None
         self._memo: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._memo_lock = threading.Lock()
 
@@ -105,7 +121,11 @@ class Appraiser:
         context = (model.version, snapshot.version, day, coverage)
         keys = [(*context, json.dumps(row, sort_keys=True)) for row in rows]
 
-        found = [None if reasons else self._recall(key) for key in keys]
+        known = None if reasons else self._known(model, snapshot, day, coverage)
+        found = [
+            None if reasons else self._recall(key, row, known)
+            for key, row in zip(keys, rows, strict=True)
+        ]
         missing = [n for n, result in enumerate(found) if result is None]
         if missing:
             with snapshot.cursor() as cursor:
@@ -127,7 +147,31 @@ class Appraiser:
                     self._remember(keys[n], result)
         return [dict(result) for result in found if result is not None]
 
-    def _recall(self, key: tuple) -> dict[str, Any] | None:
+    def prepare(self, asset_class: str) -> KnownValuations:
+        """Precompute the class's known valuations now, in this thread (and turn them on)."""
+        if self.known is None:
+            self.known = KnownCache()
+        return self.known.prepare(self.models.get(asset_class), self.snapshots.get(asset_class))
+
+    def _known(
+        self, model: LoadedModel, snapshot: Snapshot, day: dt.date, coverage: float
+    ) -> KnownValuations | None:
+        """The precomputed valuations that answer this day and coverage, if built yet."""
+        if self.known is None:
+            return None
+        known = self.known.get(model, snapshot)
+        if known is None or (known.as_of, known.coverage) != (day, coverage):
+            return None
+        return known
+
+    def _recall(
+        self, key: tuple, row: dict[str, Any], known: KnownValuations | None
+    ) -> dict[str, Any] | None:
+        """A precomputed valuation of the row, else a memoised one, else None."""
+        if known is not None:
+            result = known.results.get(valuation_key(row))
+            if result is not None:
+                return result
         with self._memo_lock:
             result = self._memo.get(key)
             if result is not None:

@@ -15,8 +15,10 @@ from cardvalue_dagster.core.appraisal import (
     UnknownItemError,
     appraise,
     item_from_attributes,
+    known_item_rows,
     pseudo_sales,
     query_features,
+    valuation_key,
 )
 from cardvalue_dagster.core.features import build_features
 from cardvalue_dagster.core.valuator import Valuator, ValuatorParams
@@ -239,3 +241,26 @@ def test_appraise_with_reasons_lists_comparable_sales(market) -> None:
     assert dates == sorted(dates, reverse=True)
     assert all(as_of - dt.timedelta(days=30) <= d < as_of for d in dates)
     assert {s["variant"] for s in result["comparable_sales"]} == {"size 8"}
+
+
+def test_known_item_rows_map_back_to_the_sale_item() -> None:
+    """Identity, sale record and what a collector types: each maps to the sale's item+variant.
+
+    An eBay card's record often holds just what a collector types: then two distinct rows.
+    """
+    sales = bundled_sales("sneakers", "stockx_2019_contest.csv.gz").sample(50, random_state=3)
+    sales = pd.concat([sales, bundled_sales("mlb", "ebay_130point_topps_chrome_psa10.csv.gz")])
+
+    for sale in sales.to_dict("records"):
+        rows = known_item_rows(sale["asset_class"], sale)
+        assert len(rows) == 3 or (sale["asset_class"] == "mlb" and len(rows) == 2), sale
+        assert {_identity(row) for row in rows} == {(sale["item_id"], sale["variant"])}
+        assert len({valuation_key(row) for row in rows}) == len(rows)
+
+
+def test_valuation_key_ignores_the_spelling_of_the_name() -> None:
+    dashed = item_from_attributes("sneakers", {"sneaker_name": "Air-Jordan-1-Retro", "size": 9})
+    spaced = item_from_attributes("sneakers", {"sneaker_name": "air jordan 1 retro", "size": "9"})
+
+    assert dashed["item_name"] != spaced["item_name"]
+    assert valuation_key(dashed) == valuation_key(spaced)
