@@ -74,7 +74,9 @@ def main() -> None:
     sales = load_stockx()
     parts = [
         training_times(sales),
-        feature_throughput(args.sizes, args.pandas_limit, args.memory_limit_gib),
+        feature_throughput(
+            args.sizes, args.pandas_limit, args.memory_limit_gib, args.duckdb_memory_gib
+        ),
         backtests(sales, args.splits),
     ]
     body = _section(parts, started, started_machine)
@@ -100,8 +102,15 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--memory-limit-gib",
         type=float,
-        default=16.0,
+        default=10.0,
         help="resident memory at which a feature-throughput child process is stopped",
+    )
+    parser.add_argument(
+        "--duckdb-memory-gib",
+        type=float,
+        default=2.0,
+        help="DuckDB's memory_limit in the feature throughput (it spills the rest to a "
+        "temporary folder); the features themselves are held in NumPy outside it",
     )
     parser.add_argument(
         "--splits",
@@ -203,13 +212,16 @@ def synthetic_sales(real: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
     return rows
 
 
-def feature_throughput(sizes: list[int], pandas_limit: int, memory_limit_gib: float) -> str:
+def feature_throughput(
+    sizes: list[int], pandas_limit: int, memory_limit_gib: float, duckdb_memory_gib: float
+) -> str:
     """DuckDB vs pandas on synthetic sales of each size, in the same run.
 
     Each measurement runs in a child process that builds its own synthetic sales, so one does
     not inherit the other's memory, and the parent kills a child whose resident memory passes
     `memory_limit_gib` (the machine is shared: an out-of-memory kill could hit someone else's
-    process). The peak resident memory of each child is reported.
+    process). DuckDB's own `memory_limit` is `duckdb_memory_gib`, the rest spilled to a
+    temporary folder. The peak resident memory of each child is reported.
     """
     lines = [
         "### (b) Feature throughput on synthetic sales (resampled StockX rows)",
@@ -220,7 +232,10 @@ def feature_throughput(sizes: list[int], pandas_limit: int, memory_limit_gib: fl
         "from a table loaded beforehand (loading not timed); pandas only the COMPS_COLUMNS "
         "(the same rolling windows, last prices and trends), so the comparison flatters pandas "
         "a little. Each measurement runs in its own process, killed if its resident memory "
-        f"passes {memory_limit_gib:g} GiB; peak RSS is that process's, synthetic data included.",
+        f"passes {memory_limit_gib:g} GiB; peak RSS is that process's, synthetic data included. "
+        f"DuckDB runs with `memory_limit` {duckdb_memory_gib:g} GiB and spills the rest to a "
+        "temporary folder; both implementations work through batches of whole items of about "
+        "1 M sales (`batch_rows`, the default).",
         "",
         "| sales | DuckDB build_features | DuckDB sales/s | DuckDB peak RSS | "
         "pandas build_features_pandas | pandas sales/s | pandas peak RSS |",
@@ -232,7 +247,7 @@ def feature_throughput(sizes: list[int], pandas_limit: int, memory_limit_gib: fl
             if kind == "pandas" and n > pandas_limit:
                 cells += [f"not run (above --pandas-limit {pandas_limit:,})", "–", "–"]
                 continue
-            seconds, peak, note = _measure_in_child(kind, n, memory_limit_gib)
+            seconds, peak, note = _measure_in_child(kind, n, memory_limit_gib, duckdb_memory_gib)
             logger.info("%s features of %d synthetic sales: %s (%s)", kind, n, seconds, note)
             if seconds is None:
                 cells += [note, "–", f"{peak:.1f} GiB"]
@@ -242,11 +257,13 @@ def feature_throughput(sizes: list[int], pandas_limit: int, memory_limit_gib: fl
     return "\n".join(lines)
 
 
-def _measure_in_child(kind: str, n: int, limit_gib: float) -> tuple[float | None, float, str]:
+def _measure_in_child(
+    kind: str, n: int, limit_gib: float, duckdb_gib: float
+) -> tuple[float | None, float, str]:
     """(seconds or None, peak RSS in GiB, note) of one measurement in a child process."""
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_throughput_child, args=(kind, n, limit_gib, sender))
+    child = context.Process(target=_throughput_child, args=(kind, n, duckdb_gib, sender))
     child.start()
     peak, killed = 0.0, False
     while child.is_alive():
@@ -274,13 +291,13 @@ def _rss_gib(pid: int | None) -> float:
     return int(match.group(1)) / 2**20 if match else 0.0
 
 
-def _throughput_child(kind: str, n: int, limit_gib: float, sender: Any) -> None:
+def _throughput_child(kind: str, n: int, duckdb_gib: float, sender: Any) -> None:
     """Child process: build the synthetic sales, time one implementation, send the result."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     logging.getLogger("cardvalue_dagster").setLevel(logging.WARNING)
     try:
         if kind == "duckdb":
-            seconds = _duckdb_seconds(n, memory_gib=max(1.0, limit_gib / 2))
+            seconds = _duckdb_seconds(n, memory_gib=duckdb_gib)
         else:
             seconds = _pandas_seconds(n)
         sender.send((seconds, "ok"))
@@ -300,7 +317,9 @@ def _duckdb_seconds(n: int, memory_gib: float) -> float:
     """Seconds of build_features on `n` synthetic sales loaded into DuckDB beforehand.
 
     Building and loading the sales is not timed; the pandas frame is dropped once loaded, and
-    DuckDB's own memory is capped at `memory_gib` with a temporary directory to spill to.
+    DuckDB's own memory is capped at `memory_gib`, spilling to a temporary folder (the load
+    too, so the folder is the connection's; `build_features(spill_directory=...)` sets it for
+    the build alone).
     """
     with tempfile.TemporaryDirectory(prefix="bench-valuator-") as spill, duckdb.connect() as con:
         con.execute("SET enable_progress_bar = false")

@@ -7,17 +7,23 @@ neighbours of the same day and size end up in training) and are never used here.
 Cadence: for each test day d in date order, every method sees only sales with `sale_date < d`
 (history plus the earlier test days, which count as known). Features are point-in-time by
 construction (`build_features`), so they are computed once for history + test in an in-memory
-DuckDB. The valuator and the forest are refitted on all known sales on the first test day and
-then whenever `refit_every_days` calendar days have passed since their last fit (default: 7,
-weekly). Every day, after valuing day d, the valuator is recalibrated with day d's sales: their
-out-of-sample scores join its conformal window and move its adaptive levels, which is what the
-platform can do each morning with yesterday's sales. Recent comps need no fit.
+DuckDB, which spills what does not fit in memory under `spill_directory` (by default a fresh
+folder under the system's temporary directory, removed afterwards; never the working
+directory, where an in-memory DuckDB would put its `.tmp`). The valuator and the forest are
+refitted on all known sales on the first test day and then whenever `refit_every_days`
+calendar days have passed since their last fit (default: 7, weekly). Every day, after valuing
+day d, the valuator is recalibrated with day d's sales: their out-of-sample scores join its
+conformal window and move its adaptive levels, which is what the platform can do each morning
+with yesterday's sales. Recent comps need no fit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -132,11 +138,14 @@ def walk_forward(
     valuator_params: ValuatorParams | None = None,
     forest_params: ForestParams | None = None,
     include_forest: bool = True,
+    spill_directory: str | os.PathLike[str] | None = None,
 ) -> BacktestResult:
     """Value each test sale day by day from earlier sales only (see the module docstring).
 
     `history` and `test` are canonical sales frames (raw_sales columns); test sales are the
     ones valued and scored. `include_forest=False` skips the prototype (its columns are NaN).
+    `spill_directory` is the folder DuckDB may spill to while building features (created if
+    missing; DuckDB removes its files when done); None uses a fresh temporary folder.
     """
     report = progress or (lambda message: logger.info("%s", message))
     started = time.perf_counter()
@@ -144,7 +153,7 @@ def walk_forward(
 
     sales = _combined(history, test)
     watch = time.perf_counter()
-    features = _features(sales)
+    features = _features(sales, spill_directory)
     timings["features"] = time.perf_counter() - watch
     report(f"features for {len(features):,} sales in {timings['features']:.1f} s")
 
@@ -188,9 +197,18 @@ def _combined(history: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     return sales
 
 
-def _features(sales: pd.DataFrame) -> pd.DataFrame:
-    """Point-in-time features of every sale, computed once in an in-memory DuckDB."""
-    with duckdb.connect() as con:
+def _features(sales: pd.DataFrame, spill_directory: str | os.PathLike[str] | None) -> pd.DataFrame:
+    """Point-in-time features of every sale, computed once in an in-memory DuckDB.
+
+    The connection spills to `spill_directory`, or to a temporary folder removed afterwards.
+    """
+    with contextlib.ExitStack() as stack:
+        if spill_directory is None:
+            spill_directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="cv-spill-"))
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "temp_directory": os.fspath(spill_directory)
+        }
+        con = stack.enter_context(duckdb.connect(config=config))
         con.execute("SET enable_progress_bar = false")
         con.register("backtest_sales_frame", sales)
         con.execute("CREATE TABLE backtest_sales AS SELECT * FROM backtest_sales_frame")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from cardvalue_dagster.core import backtest
 from cardvalue_dagster.core.backtest import METHODS, walk_forward
 from cardvalue_dagster.core.baselines import ForestParams
+from cardvalue_dagster.core.features import build_features
 from cardvalue_dagster.core.valuator import ValuatorParams
 from cardvalue_dagster.sources.landing_formats import parse_landing_file
 
@@ -89,3 +93,28 @@ def test_walk_forward_on_a_real_slice_never_uses_future_sales() -> None:
     after = again.set_index("sale_id").loc[before.index]
     earlier = (before["sale_date"] < last_day).to_numpy()
     np.testing.assert_allclose(after.loc[earlier, columns], before.loc[earlier, columns])
+
+
+def test_features_spill_to_the_given_folder_or_a_removed_temporary_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sales = _stockx(FIXTURE / "stockx_2019_contest_head.csv")
+    seen: list[str] = []
+
+    def spying(con: duckdb.DuckDBPyConnection, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        seen.append(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0])
+        return build_features(con, *args, **kwargs)
+
+    monkeypatch.setattr(backtest, "build_features", spying)
+    working = tmp_path / "working"
+    working.mkdir()
+    monkeypatch.chdir(working)
+    given = tmp_path / "spill"
+    for spill in (given, None):
+        features = backtest._features(backtest._combined(sales, sales.iloc[:0]), spill)
+        assert len(features) == len(sales)
+
+    assert seen[0] == str(given)
+    assert Path(seen[1]).parent == Path(tempfile.gettempdir())
+    assert not Path(seen[1]).exists()
+    assert list(working.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -190,3 +191,34 @@ def test_player_stats_and_reference_prices_as_of_the_sale_day() -> None:
     assert np.isnan(card_row["ref_price_usd"])
     assert pika_row["ref_price_usd"] == pytest.approx(8.0)
     assert pika_row["ref_price_age_days"] == 2
+
+
+def test_spill_directory_leaves_settings_and_features_unchanged(tmp_path: Path) -> None:
+    market = _market()
+    spill = tmp_path / "spill"
+    with duckdb.connect() as con:
+        con.register("raw_sales", market)
+        before = _settings(con)
+        features = build_features(con, spill_directory=spill, batch_rows=10)
+        after = _settings(con)
+
+    assert after == before
+    pd.testing.assert_frame_equal(features, features_of(market))
+
+
+def _settings(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    return con.execute(
+        "SELECT current_setting('temp_directory'), current_setting('preserve_insertion_order')"
+    ).fetchall()
+
+
+def test_pandas_batches_and_days_give_the_same_comps() -> None:
+    market = _market()
+    whole = build_features_pandas(market)
+    batched = build_features_pandas(market, batch_rows=10)  # one item per batch
+    wanted = [START + dt.timedelta(days=DAY), START + dt.timedelta(days=35)]
+    some = build_features_pandas(market, days=wanted).set_index("sale_id")
+
+    pd.testing.assert_frame_equal(whole, batched)
+    assert len(some) == 6
+    pd.testing.assert_frame_equal(some, whole.set_index("sale_id").loc[some.index])
