@@ -151,7 +151,10 @@ def _value_class(
     uri = tracking_uri(home.layout)
     version = promoted_version(uri, asset_class)
     if version is None:
-        reason = f"no promoted {asset_class} valuator: materialize promoted_valuator[{asset_class}]"
+        reason = (
+            f"no promoted {asset_class} valuator: no version passed its backtest gate yet "
+            f"(materialize valuator[{asset_class}]; see valuator_backtest_gate)"
+        )
         return [{**entry, "status": reason} for entry in base]
 
     through = _newest_sale_before(warehouse, asset_class, as_of)

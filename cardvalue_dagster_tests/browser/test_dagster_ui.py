@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, Definitions
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, Definitions
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -55,7 +55,8 @@ VIEWPORT = {"width": 1600, "height": 1000}
 SCREENSHOT_DIR_ENV_VAR = "CARDVALUE_SCREENSHOT_DIR"
 
 # One day per class is the smallest window in which the demo still builds every stage.
-DEMO_DAYS = 1
+DEMO_DAYS = 3
+"""Three days: the drift report of the last day needs earlier days of training to compare with."""
 SERVER_START_TIMEOUT_S = 120.0
 UI_TIMEOUT_MS = 60_000
 
@@ -211,6 +212,8 @@ def test_the_global_asset_graph_shows_every_asset_of_the_definitions(
         shown = page.locator(GRAPH_NODE_NAMES).all_inner_texts()
         pytest.fail(f"assets not in the graph: {missing}; nodes shown: {shown}")
 
+    # The edges are drawn after the nodes; the picture (not the assertion) waits for them.
+    page.wait_for_load_state("networkidle")
     page.screenshot(path=screenshot_dir / "asset-graph.png")
     logger.info("asset graph with %d assets in %d groups", len(names), len(groups))
 
@@ -250,6 +253,25 @@ def test_the_automation_page_lists_every_sensor_and_schedule(
     expect(page.locator(LOADING_PLACEHOLDERS)).to_have_count(0)
 
     page.screenshot(path=screenshot_dir / "automation.png")
+
+
+def test_a_drift_report_opens_from_the_path_its_partition_links(
+    page: Page, materialized_home: Home, screenshot_dir: Path
+):
+    with DagsterInstance.from_config(str(materialized_home.dagster)) as instance:
+        record = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey("drift_report")), limit=200
+        ).records
+    links = [
+        r.asset_materialization.metadata["report"].value
+        for r in record
+        if r.asset_materialization is not None and "report" in r.asset_materialization.metadata
+    ]
+    assert links, "no drift_report partition of the demo had enough sales for a report"
+
+    page.goto(Path(links[0]).resolve().as_uri())
+    expect(page.get_by_text("Share of Drifted Columns").first).to_be_visible()
+    page.screenshot(path=screenshot_dir / "drift-report.png", full_page=False)
 
 
 def _free_port() -> int:
