@@ -340,3 +340,17 @@ def _tail(log_path: Path, lines: int = 40) -> str:
 
 def _since(started: float) -> float:
     return time.perf_counter() - started
+
+
+def test_the_shap_summary_shows_its_plot_in_the_ui(
+    page: Page, dagster_ui: str, materialized_home: Home, screenshot_dir: Path
+):
+    with DagsterInstance.from_config(str(materialized_home.dagster)) as instance:
+        explained = sorted(instance.get_materialized_partitions(AssetKey("shap_summary")))
+    assert explained, "the demo explained no class"
+
+    page.goto(f"{dagster_ui}/assets/shap_summary?view=events&partition={explained[0]}")
+    page.locator("tr", has_text="bar_plot").get_by_text("[Show Markdown]").click()
+    expect(page.locator('img[src^="data:image/png"]').first).to_be_visible()
+
+    page.screenshot(path=screenshot_dir / "shap-bar-plot.png")
