@@ -12,7 +12,6 @@ import gzip
 import importlib.util
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -700,12 +699,10 @@ needs_shared = pytest.mark.skipif(
 
 
 @needs_shared
-def test_full_stockx_file_parses_fast_and_clean() -> None:
-    started = time.perf_counter()
+def test_full_stockx_file_parses_clean() -> None:
+    """All 79,952 real StockX sales parse clean (speed: benchmarks/bench_parsing.py)."""
     parsed = parse_landing_file(SHARED / FULL_FILES["stockx"], SHARED, "sneakers")
-    elapsed = time.perf_counter() - started
 
-    assert elapsed < 2.0
     rows = parsed.rows
     assert len(rows) == 79_952
     assert rows["parse_problem"].isna().all()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 
 import pandas as pd
 import pytest
@@ -165,13 +164,18 @@ def test_mlb_ranks_batters_by_ops_and_pitchers_by_era() -> None:
 
 
 @pytest.mark.parametrize("sport", SPORTS)
-def test_repeated_calls_are_fast(sport: str) -> None:
+def test_later_days_reuse_the_parsed_sources(sport: str, monkeypatch) -> None:
+    """Once a sport's files are parsed, a daily partition of another day reads no file again."""
     day = A_DAY_WITH_DATA[sport]
-    stats_known_on(sport, day)
+    first = stats_known_on(sport, day)
 
-    started = time.perf_counter()
-    stats_known_on(sport, day + dt.timedelta(days=17))
-    assert time.perf_counter() - started < 0.3
+    def no_reading(*args, **kwargs):
+        raise AssertionError(f"{sport}: a source file was read again: {args[:1]}")
+
+    monkeypatch.setattr(pd, "read_csv", no_reading)
+    later = stats_known_on(sport, day + dt.timedelta(days=17))
+
+    assert list(later.columns) == list(first.columns) and len(later) > 0
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,8 @@ def test_backtest_compares_three_methods_and_the_gate_decides_promotion(trained)
 
     assert set(rows.index) == {"valuator", "comps", "rf"}
     assert (rows["n"] > 0).all()
+    assert rows["evaluated_at"].nunique() == 1  # one evaluation, read back as one by /metrics
+    assert rows["model_version"].nunique() == 1
     assert "| valuator |" in _metadata(train, "valuator_backtest")["backtest"]
 
     gate = [

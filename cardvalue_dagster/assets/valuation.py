@@ -411,6 +411,7 @@ def _split_last_days(sales: pd.DataFrame, days: int) -> tuple[pd.DataFrame, pd.D
 def _backtest_rows(
     asset_class: str, metrics: dict, test: pd.DataFrame, version: str | None
 ) -> pd.DataFrame:
+    evaluated_at = pd.Timestamp.now(tz="UTC").tz_localize(None)
     rows = []
     for method in ("valuator", "comps", "rf"):
         rows.append(
@@ -422,7 +423,7 @@ def _backtest_rows(
                 "test_start": test["sale_date"].min() if not test.empty else None,
                 "test_end": test["sale_date"].max() if not test.empty else None,
                 "model_version": version,
-                "evaluated_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+                "evaluated_at": evaluated_at,
             }
         )
     return pd.DataFrame(rows)

@@ -58,6 +58,21 @@ SALE_FIELDS: tuple[str, ...] = (
 )
 """The raw_sales columns `build_features` reads."""
 
+ITEM_FACTS: tuple[str, ...] = (
+    "brand",
+    "retail_price_usd",
+    "release_date",
+    "year",
+    "rookie",
+    "player_id",
+)
+"""Attributes that belong to the item, not to one sale, and that features read.
+
+A query that leaves them out (a collector rarely knows a card's player_id or a shoe's retail
+price) gets them from the item's latest earlier sale, so it is valued like a sale of the same
+item would be. Per-sale attributes (a StockX buyer's region) are never borrowed.
+"""
+
 SEASONS_ACROSS_YEARS = frozenset({"nba", "nhl", "soccer"})
 """Sports whose product lines are labelled by a season spanning two years ('2017-18')."""
 
@@ -515,6 +530,7 @@ def appraise(
     rows = [item_from_attributes(asset_class, item) for item in items]
     if not rows:
         return []
+    rows = with_known_facts(con, rows, as_of)
 
     features = query_features(con, asset_class, rows, as_of, class_figures)
     predicted = valuator.predict(features, coverage)
@@ -525,6 +541,44 @@ def appraise(
         for result, row in zip(results, rows, strict=True):
             result.update(comparable_sales(con, row, as_of))
     return results
+
+
+def with_known_facts(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]], as_of: dt.date
+) -> list[dict[str, Any]]:
+    """`rows` with the ITEM_FACTS they lack taken from their item's latest sale before `as_of`.
+
+    What the query gives wins; an item with no earlier sale is left as it is. Without this, a
+    card asked for by player, year, set and number alone would have no player statistics and
+    be valued as if its player were unknown.
+    """
+    recorded = _latest_attributes(con, rows, as_of)
+    filled: list[dict[str, Any]] = []
+    for row in rows:
+        known = recorded.get(row["item_id"])
+        if not known:
+            filled.append(dict(row))
+            continue
+        given = json.loads(row.get("attributes") or "{}")
+        borrowed = {k: known[k] for k in ITEM_FACTS if k in known and k not in given}
+        filled.append({**row, "attributes": attributes_json({**given, **borrowed})})
+    return filled
+
+
+def _latest_attributes(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]], as_of: dt.date
+) -> dict[str, dict[str, Any]]:
+    """The attributes of each queried item's latest sale before `as_of`, by item_id."""
+    if not _exists(con, "raw_sales"):
+        return {}
+    items = sorted({row["item_id"] for row in rows})
+    found = con.execute(
+        "SELECT item_id, arg_max(CAST(attributes AS VARCHAR), sale_date) FROM raw_sales "
+        "WHERE asset_class = ? AND item_id IN (SELECT unnest(?::VARCHAR[])) AND sale_date < ? "
+        "GROUP BY item_id",
+        [rows[0]["asset_class"], items, as_of],
+    ).fetchall()
+    return {identity: json.loads(text) for identity, text in found if text}
 
 
 def query_features(

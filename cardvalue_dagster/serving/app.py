@@ -12,6 +12,9 @@ import datetime as dt
 import json
 import logging
 import math
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pandas as pd
@@ -63,13 +66,18 @@ def create_app(home: Home, *, check_seconds: float = 30.0) -> FastAPI:
         title="CardValue",
         version="1.0",
         description="Fair values of collectibles with 90 % intervals, from promoted valuators.",
+        lifespan=_warming_up(appraiser),
     )
     app.state.appraiser = appraiser
     _add_error_handlers(app)
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
-        """Liveness, and the valuator version loaded for each class (null: none loaded yet)."""
+        """Liveness, and the valuator version loaded for each class.
+
+        Promoted models are loaded in the background at startup; null means the class has
+        no promoted model, or it is still loading.
+        """
         loaded = appraiser.models.loaded()
         precomputed = appraiser.known.counts() if appraiser.known else {}
         return Health(
@@ -88,11 +96,13 @@ def create_app(home: Home, *, check_seconds: float = 30.0) -> FastAPI:
 
     @app.get("/metrics", response_model=Rows, responses=_ERRORS)
     def metrics(asset_class: AssetClass | None = None) -> Rows:
-        """The latest walk-forward backtest per class: valuator, recent comps and the forest."""
+        """The latest walk-forward backtest per class: valuator, recent comps and the forest.
+
+        `valuator_backtest` replaces a class's rows on each materialization, so the table holds
+        only the latest backtest of each class.
+        """
         sql = (
             "SELECT * FROM valuator_backtests WHERE ($1 IS NULL OR asset_class = $1) "
-            "QUALIFY evaluated_at IS NOT DISTINCT FROM "
-            "max(evaluated_at) OVER (PARTITION BY asset_class) "
             "ORDER BY asset_class, method"
         )
         return Rows(rows=_table_rows(home, "valuator_backtests", sql, [_name(asset_class)]))
@@ -172,6 +182,24 @@ def _plain_record(record: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _warming_up(appraiser: Appraiser) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """A lifespan that loads every promoted model in a background thread at startup.
+
+    The server answers at once; /health lists each class's version as soon as it is loaded,
+    and the first /predict of a class does not pay for loading its model.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        classes = [c.value for c in AssetClass]
+        threading.Thread(
+            target=appraiser.warm_up, args=(classes,), name="warm-up", daemon=True
+        ).start()
+        yield
+
+    return lifespan
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -76,6 +76,28 @@ class Appraiser:
         self._memo: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._memo_lock = threading.Lock()
 
+    def warm_up(self, asset_classes: Sequence[str]) -> dict[str, str]:
+        """Load each class's promoted valuator now and start precomputing its known items.
+
+        Returns the loaded version per class. A class without a promoted model, or whose
+        registry or warehouse cannot be read yet, is skipped with a log line: the first
+        request about it tries again and answers with the reason.
+        """
+        from cardvalue_dagster.serving.models import NoPromotedModel, RegistryUnavailable
+        from cardvalue_dagster.serving.snapshots import WarehouseBusy, WarehouseMissing
+
+        loaded: dict[str, str] = {}
+        for asset_class in asset_classes:
+            try:
+                model = self.models.get(asset_class)
+                if self.known is not None:
+                    self.known.get(model, self.snapshots.get(asset_class))
+            except (NoPromotedModel, RegistryUnavailable, WarehouseBusy, WarehouseMissing) as exc:
+                logger.info("%s: not warmed up (%s)", asset_class, type(exc).__name__)
+                continue
+            loaded[asset_class] = model.version
+        return loaded
+
     def value(
         self,
         queries: Sequence[Query],

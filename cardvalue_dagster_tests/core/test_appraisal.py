@@ -19,9 +19,11 @@ from cardvalue_dagster.core.appraisal import (
     pseudo_sales,
     query_features,
     valuation_key,
+    with_known_facts,
 )
 from cardvalue_dagster.core.features import build_features
 from cardvalue_dagster.core.valuator import Valuator, ValuatorParams
+from cardvalue_dagster_tests.core import helpers
 from cardvalue_dagster_tests.core.helpers import START, synthetic_market
 from cardvalue_dagster_tests.serving.homes import bundled_sales
 
@@ -264,3 +266,33 @@ def test_valuation_key_ignores_the_spelling_of_the_name() -> None:
 
     assert dashed["item_name"] != spaced["item_name"]
     assert valuation_key(dashed) == valuation_key(spaced)
+
+
+def test_a_query_borrows_what_its_item_is_known_to_be() -> None:
+    """Item facts a collector leaves out come from the item's latest earlier sale; the query's
+    own values win, per-sale attributes (buyer region) and later sales are never borrowed."""
+    facts = {"brand": "Yeezy", "retail_price_usd": 220, "release_date": "2017-11-09"}
+    sales = helpers.frame(
+        [
+            helpers.sale(1, 300, "zebra", attributes={**facts, "size": 9, "buyer_region": "OR"}),
+            helpers.sale(9, 310, "zebra", attributes={**facts, "retail_price_usd": 999, "size": 9}),
+        ]
+    )
+    con = duckdb.connect()
+    con.register("raw_sales", sales)
+    by_name = item_from_attributes("sneakers", {"sneaker_name": "zebra", "size": 9})
+    own_brand = item_from_attributes(
+        "sneakers", {"sneaker_name": "zebra", "size": 9, "brand": "Adidas"}
+    )
+    unseen = item_from_attributes("sneakers", {"sneaker_name": "never sold", "size": 9})
+    as_of = START + dt.timedelta(days=5)  # before the second sale
+
+    filled = with_known_facts(con, [by_name, own_brand, unseen], as_of)
+
+    borrowed, kept, untouched = (json.loads(row["attributes"]) for row in filled)
+    assert borrowed == {**facts, "size": 9.0}
+    assert kept["brand"] == "Adidas" and kept["retail_price_usd"] == 220
+    assert untouched == json.loads(unseen["attributes"])
+    features = query_features(con, "sneakers", filled[:1], as_of)
+    assert features.loc[0, "retail_price_usd"] == 220
+    assert features.loc[0, "days_since_release"] == (as_of - dt.date(2017, 11, 9)).days

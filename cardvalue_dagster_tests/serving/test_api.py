@@ -7,12 +7,14 @@ import time
 import httpx
 import pytest
 
-from cardvalue_dagster.model_registry import promote
+from cardvalue_dagster.model_registry import promote, promoted_version
+from cardvalue_dagster.serving import create_app
 from cardvalue_dagster_tests.serving.conftest import CHECK_SECONDS
 from cardvalue_dagster_tests.serving.homes import (
     ServedHome,
     fit_valuator,
     register,
+    serving,
     sneaker_items,
 )
 
@@ -32,6 +34,20 @@ def test_health_lists_every_class(client: httpx.Client) -> None:
     body = answer.json()
     assert body["status"] == "ok" and body["warehouse_exists"] is True
     assert len(body["models"]) == 12 and "sneakers" in body["models"]
+
+
+def test_promoted_models_load_at_startup(served_home: ServedHome) -> None:
+    """Without any valuation asked, /health soon lists the promoted version; mlb has none."""
+    champion = promoted_version(served_home.tracking_uri, "sneakers")
+    with serving(create_app(served_home.home)) as url, httpx.Client(base_url=url) as http:
+        deadline = time.monotonic() + 60
+        models = http.get("/health").json()["models"]
+        while models["sneakers"]["version"] is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            models = http.get("/health").json()["models"]
+
+    assert champion is not None and models["sneakers"]["version"] == champion
+    assert models["mlb"]["version"] is None
 
 
 def test_predict_one_item(client: httpx.Client, served_home: ServedHome) -> None:
