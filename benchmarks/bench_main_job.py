@@ -181,7 +181,8 @@ def step_functions(defs) -> dict:
 def plain_context(run, log: logging.Logger, run_id: str) -> SimpleNamespace:
     """What the bodies read from their Dagster context, without Dagster."""
     if run.start is None:
-        keys, key = [run.asset_class], run.asset_class
+        key = run.partition_key  # the class, or the day of a job partitioned by day alone
+        keys = [key]
     else:
         keys, key = partition_keys(run.asset_class, run.start, run.end), None
     return SimpleNamespace(
@@ -205,6 +206,8 @@ def time_steps(definitions: list, context, resources: dict, plain_home) -> Plain
         if needs_mlflow:
             run_resources["mlflow"] = start_mlflow_run(plain_home)
         for definition in definitions:
+            if not isinstance(definition, AssetChecksDefinition):
+                context.asset_key = definition.key  # read by assets that log per partition
             try:
                 result = call_body(definition, context, run_resources)
             except Exception as exc:  # the Dagster step failed too, or the plain pass differs
@@ -262,8 +265,7 @@ def _row_count(result) -> int | None:
 
 
 def _describe(run) -> str:
-    window = "" if run.start is None else f" {run.start}..{run.end}"
-    return f"{run.job_name} {run.asset_class}{window}"
+    return run.describe()
 
 
 def _days(run) -> int | None:
@@ -409,7 +411,10 @@ def report(
     ]
     for number, (o, e, p) in enumerate(zip(outcomes, events, plain, strict=True), start=1):
         run = o.run
-        window = "whole class" if run.start is None else f"{run.start}..{run.end}"
+        if run.start is not None:
+            window = f"{run.start}..{run.end}"
+        else:
+            window = f"day {run.day}" if run.day is not None else "whole class"
         status = "" if o.success else " (FAILED)"
         lines.append(
             f"| {number} | {run.job_name}{status} | {run.asset_class} | {window} | "

@@ -34,6 +34,8 @@ def main(verbose: bool) -> None:
     )
     for noisy in ("dagster", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # MLflow draws a progress bar for every one-file artifact download (each model load).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @main.command()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pickle
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,10 @@ def log_valuator(valuator: Any, asset_class: str, sample: pd.DataFrame) -> Logge
     if run is None:
         raise RuntimeError("log_valuator needs an active MLflow run")
 
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        # MLflow warns when no input example is logged; the signature above is inferred from
+        # real training rows, which is what the example would be used for.
+        warnings.filterwarnings("ignore", message=".*An input example was not provided")
         path = Path(folder) / "valuator.pkl"
         path.write_bytes(pickle.dumps(valuator))
         info = mlflow.pyfunc.log_model(
