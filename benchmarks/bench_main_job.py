@@ -380,9 +380,10 @@ def report(
         lines += [
             "",
             f"Negative overhead ({', '.join(slower)}): the plain pass was slower than the Dagster "
-            "pass there. Those runs are long and CPU-bound, so the load of the shared machine "
-            "during each pass moves them by more than Dagster's per-run cost: their overhead is "
-            "below what this measurement resolves, and it pulls the totals above down.",
+            "pass there. Those runs are long and CPU-bound; this benchmark does not isolate why "
+            "(the machine's load during each pass is one candidate, see the load averages). "
+            "Their overhead is below what this measurement resolves, and it pulls the totals "
+            "above down: read the per-job rows of the short runs for Dagster's own cost.",
         ]
     lines += [
         "",

@@ -295,8 +295,10 @@ class _Loop:
                 forest["lower"],
                 forest["upper"],
             )
-        out["trained_through"] = self.valuator.trained_through
-        out["calibrated_through"] = self.valuator.calibrated_through
+        # Typed as dates even before the first fit (NaT), so the days concatenate cleanly.
+        for column in ("trained_through", "calibrated_through"):
+            moment = getattr(self.valuator, column)
+            out[column] = pd.Series(moment, index=out.index, dtype="datetime64[ns]")
         self.timings["predict"] += time.perf_counter() - watch
         return out
 
