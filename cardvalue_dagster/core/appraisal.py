@@ -398,13 +398,21 @@ def _optional_number(given: Mapping[str, Any], key: str) -> float | None:
     return _number(given, key) if key in given else None
 
 
+DAY_RANGE = (dt.date(1800, 1, 1), dt.date(2200, 12, 31))
+"""Days an item fact (a release date) may take: anything else is a typo, not a collectible."""
+
+
 def _optional_day(given: Mapping[str, Any], key: str) -> str | None:
     if key not in given:
         return None
     try:
-        return pd.Timestamp(str(given[key])).date().isoformat()
-    except ValueError as exc:
+        day = pd.Timestamp(str(given[key])).date()
+    except (ValueError, NotImplementedError, OverflowError) as exc:
+        # pandas reads "-1000" as year -1000, then cannot make it a date (NotImplementedError)
         raise ValueError(f"{key}: cannot read {given[key]!r} as a date") from exc
+    if not DAY_RANGE[0] <= day <= DAY_RANGE[1]:
+        raise ValueError(f"{key}: {day} is outside {DAY_RANGE[0]}..{DAY_RANGE[1]}")
+    return day.isoformat()
 
 
 def _year(asset_class: str, given: Mapping[str, Any], needs: str) -> str:

@@ -50,6 +50,7 @@ RETRY_AFTER_SECONDS = 2
 """What a 503 for a busy warehouse asks the client to wait."""
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "A request body that could not be read as text."},
     422: {"model": Problem, "description": "Malformed request or an item that is not valuable."},
     503: {"model": Problem, "description": "No promoted model for a class, or warehouse busy."},
 }
@@ -105,7 +106,8 @@ def create_app(home: Home, *, check_seconds: float = 30.0) -> FastAPI:
             "SELECT * FROM valuator_backtests WHERE ($1 IS NULL OR asset_class = $1) "
             "ORDER BY asset_class, method"
         )
-        return Rows(rows=_table_rows(home, "valuator_backtests", sql, [_name(asset_class)]))
+        rows = _table_rows(home, "valuator_backtests", sql, [_name(asset_class)])
+        return Rows(rows=_materialized(rows, "valuator_backtest", asset_class))
 
     @app.get("/feature-importances", response_model=Rows, responses=_ERRORS)
     def feature_importances(asset_class: AssetClass | None = None) -> Rows:
@@ -114,7 +116,8 @@ def create_app(home: Home, *, check_seconds: float = 30.0) -> FastAPI:
             "SELECT * FROM shap_importances WHERE ($1 IS NULL OR asset_class = $1) "
             "ORDER BY asset_class, rank"
         )
-        return Rows(rows=_table_rows(home, "shap_importances", sql, [_name(asset_class)]))
+        rows = _table_rows(home, "shap_importances", sql, [_name(asset_class)])
+        return Rows(rows=_materialized(rows, "shap_summary", asset_class))
 
     @app.get("/latest-sales", response_model=Sales, responses=_ERRORS)
     def latest_sales(
@@ -134,22 +137,46 @@ def create_app(home: Home, *, check_seconds: float = 30.0) -> FastAPI:
     @app.post("/predict", response_model=Valuations, responses=_ERRORS)
     def predict(request: ValueRequest) -> Valuations:
         """Fair value, interval and confidence per item, from its class's promoted valuator."""
-        valued = appraiser.value(_queries(request), as_of=request.as_of, coverage=request.coverage)
+        valued = _appraise(appraiser, request)
         return Valuations.model_validate({"valuations": valued})
 
     @app.post("/feature-insights", response_model=Insights, responses=_ERRORS)
     def feature_insights(request: InsightRequest) -> Insights:
         """Valuations with what moved each value (USD) and the comparable sales behind it."""
-        valued = appraiser.value(
-            _queries(request),
-            as_of=request.as_of,
-            coverage=request.coverage,
-            reasons=True,
-            top=request.top,
-        )
+        valued = _appraise(appraiser, request, reasons=True, top=request.top)
         return Insights.model_validate({"valuations": valued})
 
     return app
+
+
+def _appraise(appraiser: Appraiser, request: ValueRequest, **options: Any) -> list[Any]:
+    """The request's valuations; an invalid item is located in the request's own form."""
+    try:
+        return appraiser.value(
+            _queries(request), as_of=request.as_of, coverage=request.coverage, **options
+        )
+    except InvalidItem as exc:
+        exc.in_batch = request.items is not None
+        raise
+
+
+class NotMaterialized(LookupError):
+    """A read endpoint found nothing because the asset that writes it has not run yet."""
+
+    def __init__(self, asset: str, asset_class: str | None) -> None:
+        scope = f"the {asset_class} partition of " if asset_class else ""
+        super().__init__(f"nothing yet: materialize {scope}{asset} first")
+        self.asset = asset
+        self.asset_class = asset_class
+
+
+def _materialized(
+    rows: list[dict[str, Any]], asset: str, asset_class: AssetClass | None
+) -> list[dict[str, Any]]:
+    """`rows`, or NotMaterialized (a 503 naming the asset) when there are none."""
+    if not rows:
+        raise NotMaterialized(asset, _name(asset_class))
+    return rows
 
 
 def _queries(request: ValueRequest) -> list[Query]:
@@ -207,7 +234,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidItem)
     def invalid_item(request: Request, exc: InvalidItem) -> JSONResponse:
-        location: list[Any] = ["body", "items", exc.position, "attributes"]
+        where = ["items", exc.position] if exc.in_batch else []
+        location: list[Any] = ["body", *where, "attributes"]
         if exc.field:
             location.append(exc.field)
         detail = [{"loc": location, "msg": str(exc), "type": "unvaluable_item"}]
@@ -220,6 +248,11 @@ def _add_error_handlers(app: FastAPI) -> None:
             "asset": "valuator",
             "partition": exc.asset_class,
         }
+        return JSONResponse(status_code=503, content=content)
+
+    @app.exception_handler(NotMaterialized)
+    def not_materialized(request: Request, exc: NotMaterialized) -> JSONResponse:
+        content = {"detail": str(exc), "asset": exc.asset, "partition": exc.asset_class}
         return JSONResponse(status_code=503, content=content)
 
     @app.exception_handler(RegistryUnavailable)

@@ -120,7 +120,13 @@ class ModelCache:
         if entry.model is not None and entry.model.version == version:
             return
         started = time.perf_counter()
-        valuator = self._load(self.tracking_uri, asset_class, version)
+        try:
+            valuator = self._load(self.tracking_uri, asset_class, version)
+        except Exception as exc:  # a broken or half-written version: keep serving the old one
+            logger.exception("%s: could not load promoted version %s", asset_class, version)
+            if entry.model is None:
+                raise RegistryUnavailable(asset_class, f"{type(exc).__name__}: {exc}") from exc
+            return
         entry.model = LoadedModel(asset_class, version, valuator, dt.datetime.now(dt.UTC))
         logger.info(
             "%s: serving valuator version %s (loaded in %.2f s)",

@@ -42,7 +42,7 @@ class ValueRequest(BaseModel):
     as_of: dt.date | None = Field(
         default=None,
         ge=dt.date(1900, 1, 1),
-        le=dt.date(2999, 12, 31),
+        le=dt.date(2200, 12, 31),
         description="Valuation day; by default the day after the class's newest known sale.",
     )
     coverage: float = Field(default=0.9, gt=0.0, lt=1.0, description="Interval coverage.")

@@ -47,6 +47,8 @@ class InvalidItem(ValueError):
         super().__init__(message)
         self.position = position
         self.field = field
+        self.in_batch = True
+        """False when the request named one item (`attributes`), not a list of `items`."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ def _identify(position: int, query: Query) -> dict[str, Any]:
         return item_from_attributes(query.asset_class, query.attributes)
     except UnknownItemError as exc:
         raise InvalidItem(position, exc.field, str(exc)) from exc
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         head = str(exc).split(":", 1)[0]
         raise InvalidItem(position, head if head.isidentifier() else None, str(exc)) from exc
 

@@ -173,9 +173,9 @@ class SnapshotCache:
             slot.retry_at = time.monotonic() + STALE_RETRY_SECONDS
             return slot.snapshot
 
-        previous, slot.snapshot = slot.snapshot, snapshot
-        if previous is not None:
-            previous.con.close()
+        # The previous snapshot is not closed here: a request may still be reading it. Its
+        # in-memory connection is closed when the last reference to it goes.
+        slot.snapshot = snapshot
         return snapshot
 
 

@@ -127,7 +127,6 @@ def test_metrics_are_the_backtest_rows(client: httpx.Client, served_home: Served
     assert sorted(r["method"] for r in rows) == ["comps", "rf", "valuator"]
     comps = next(r for r in rows if r["method"] == "comps")
     assert comps["coverage"] is None and comps["mdape"] == pytest.approx(0.07)
-    assert client.get("/metrics", params={"asset_class": "mlb"}).json()["rows"] == []
 
 
 def test_feature_importances_ranked(client: httpx.Client) -> None:
@@ -227,3 +226,42 @@ def test_openapi_is_published(client: httpx.Client) -> None:
         schema["paths"]
     )
     assert "/feature-importances" in schema["paths"]
+
+
+def test_an_unvaluable_item_is_located_in_the_request_as_sent(client: httpx.Client) -> None:
+    unsized = {"sneaker_name": "Zebra"}
+    single = client.post("/predict", json={"asset_class": "sneakers", "attributes": unsized})
+    batch = client.post(
+        "/predict",
+        json={"items": [{"asset_class": "sneakers", "attributes": ZEBRA}, _sneaker_query(unsized)]},
+    )
+
+    assert single.status_code == 422 and batch.status_code == 422
+    assert single.json()["detail"][0]["loc"] == ["body", "attributes", "size"]
+    assert batch.json()["detail"][0]["loc"] == ["body", "items", 1, "attributes", "size"]
+
+
+def test_a_day_beyond_the_calendar_is_422_not_a_crash(client: httpx.Client) -> None:
+    body = {"asset_class": "sneakers", "attributes": ZEBRA, "as_of": "2500-01-01"}
+
+    answer = client.post("/predict", json=body)
+
+    assert answer.status_code == 422
+    assert ["body", "as_of"] in [error["loc"] for error in answer.json()["detail"]]
+
+
+def _sneaker_query(attributes: dict) -> dict:
+    return {"asset_class": "sneakers", "attributes": attributes}
+
+
+@pytest.mark.parametrize(
+    ("path", "asset"), [("/metrics", "valuator_backtest"), ("/feature-importances", "shap_summary")]
+)
+def test_reads_of_a_class_not_built_yet_are_503_naming_the_asset(
+    client: httpx.Client, path: str, asset: str
+) -> None:
+    answer = client.get(path, params={"asset_class": "mlb"})
+
+    assert answer.status_code == 503
+    assert answer.json()["asset"] == asset and answer.json()["partition"] == "mlb"
+    assert f"materialize the mlb partition of {asset}" in answer.json()["detail"]

@@ -2,33 +2,52 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import schemathesis
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from cardvalue_dagster.cli import main
 from cardvalue_dagster.home import HOME_ENV_VAR
 from cardvalue_dagster_tests.serving.homes import ServedHome
 
-EXAMPLES_PER_OPERATION = 12
-"""Modest: the suite's runtime, not the search's depth, is the limit here."""
+EXAMPLES_PER_OPERATION = 25
+"""Per operation and generation mode: the suite's runtime, not the search's depth, is the limit."""
+
+EXCLUDED_CHECKS = [positive_data_acceptance, not_a_server_error]
+"""Left out: that every schema-valid request is accepted (a schema cannot list which items
+exist, so a well-formed query for an unknown shoe rightly gets a 422 naming the attribute), and
+schemathesis's "no 5xx" (the documented 503 says which asset to materialize for a class not
+built yet; the test itself allows that one and no other 5xx)."""
 
 
-def test_no_request_makes_a_server_error(base_url: str) -> None:
-    """Whatever the live schema allows (or nearly allows), the answer is never a 500."""
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_no_request_makes_a_server_error(base_url: str, mode: GenerationMode) -> None:
+    """Requests the live schema allows (positive) and breaks (negative): never a 500.
+
+    Every answer is also validated against the schema by schemathesis's own checks (status
+    code documented, content type, body conforming), and a request the schema forbids must not
+    be accepted with a 2xx. See EXCLUDED_CHECKS for the two checks left out.
+    """
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 6
 
     for operation in operations:
+        if mode is GenerationMode.NEGATIVE and not _takes_input(operation):
+            continue  # GET /health: nothing to break
 
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,
             deadline=None,
@@ -38,12 +57,49 @@ def test_no_request_makes_a_server_error(base_url: str) -> None:
         def call(case) -> None:
             response = case.call(base_url=base_url, timeout=60)
 
-            assert response.status_code != 500, f"{case.method} {case.path}: {response.text}"
-            assert response.status_code < 500 or response.status_code == 503
-            types = {k.lower(): v for k, v in response.headers.items()}["content-type"]
-            assert types[0].startswith("application/json")
+            answer = f"{case.method} {case.path}: {response.status_code} {response.text}"
+            assert response.status_code < 500 or response.status_code == 503, answer
+            case.validate_response(response, excluded_checks=EXCLUDED_CHECKS)
 
         call()
+
+
+def _takes_input(operation) -> bool:
+    """Whether the operation has a parameter or a request body that a request could break."""
+    has_body = bool(operation.get_request_payload_content_types())
+    return has_body or any(True for _ in operation.iter_parameters())
+
+
+@given(
+    size=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8)),
+    extra=st.dictionaries(
+        st.sampled_from(["grade", "year", "source_row", "retail_price_usd", "release_date"]),
+        st.one_of(st.integers(), st.floats(), st.text(max_size=12), st.none()),
+        max_size=3,
+    ),
+    as_of=st.one_of(st.none(), st.dates(dt.date(1900, 1, 1), dt.date(2200, 12, 31))),
+)
+@example(size=0.0, extra={"release_date": -1000}, as_of=None)  # once a 500: year -1000
+@example(size=10, extra={"source_row": "1e999"}, as_of=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_known_items_with_odd_attributes_never_make_a_server_error(
+    base_url: str, size: object, extra: dict[str, object], as_of: dt.date | None
+) -> None:
+    """The valuation path itself, which random attributes never reach: a known shoe with odd
+    sizes, facts and days gets a value or a 422, never a 500."""
+    attributes = {"sneaker_name": "Adidas-Yeezy-Boost-350-V2-Zebra", "size": size, **extra}
+    body: dict[str, object] = {"asset_class": "sneakers", "attributes": attributes}
+    if as_of is not None:
+        body["as_of"] = as_of.isoformat()
+    content = json.dumps(body, allow_nan=True)
+    headers = {"content-type": "application/json"}
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for path in ("/predict", "/feature-insights"):
+            answer = client.post(path, content=content, headers=headers)
+            assert answer.status_code in (200, 422), f"{path} {content}: {answer.text}"
+            if answer.status_code == 200:
+                valued = answer.json()["valuations"][0]
+                assert valued["lower"] <= valued["value"] <= valued["upper"]
 
 
 def test_busy_warehouse_is_503_and_predict_serves_its_snapshot(
