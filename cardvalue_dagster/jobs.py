@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
 
 from cardvalue_dagster.assets.ingest import hobby_prices, raw_sales, sports_stats
 from cardvalue_dagster.assets.monitoring import drift_report, shap_summary
@@ -58,3 +63,14 @@ value_portfolios_job = define_asset_job(
 )
 
 VALUATION_JOBS = [build_features_job, train_valuator_job, report_drift_job, value_portfolios_job]
+
+daily_portfolio_valuation = build_schedule_from_partitioned_job(
+    value_portfolios_job,
+    name="daily_portfolio_valuation",
+    hour_of_day=7,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description=(
+        "Every day at 07:00 UTC (after the card price refresh), every vault file in "
+        "landing/portfolios/ valued as of that day."
+    ),
+)

@@ -103,6 +103,10 @@ def portfolio_valuations(
             summaries[str(name)] = portfolio_summary(group)
     for name, summary in summaries.items():
         context.log.info(f"{name}: {_summary_line(summary)}")
+        if summary["unvalued_items"]:
+            unvalued = valued[(valued["portfolio"] == name) & (valued["status"] != "valued")]
+            reasons = "; ".join(f"line {r.line}: {r.status}" for r in unvalued.itertuples())
+            context.log.warning(f"{name}: not in the total: {reasons}")
     return MaterializeResult(metadata=_metadata(summaries, valued))
 
 
@@ -115,9 +119,13 @@ def _value_file(
     warehouse: Warehouse, home: HomeResource, path: Path, as_of: dt.date
 ) -> pd.DataFrame:
     """One row per line of the file: valued, or the reason it is not."""
-    from cardvalue_dagster.core.portfolio import read_portfolio
+    from cardvalue_dagster.core.portfolio import BadLine, read_portfolio
 
-    lines, bad = read_portfolio(path)
+    try:
+        lines, bad = read_portfolio(path)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as problem:
+        # One unreadable file is one failed portfolio, never a failed run for every vault.
+        lines, bad = [], [BadLine(path.name, 0, f"the file cannot be read: {problem}")]
     rows: list[dict[str, Any]] = [{"line": b.line, "status": f"unreadable: {b.rule}"} for b in bad]
     by_class: dict[str, list[Any]] = {}
     for line in lines:

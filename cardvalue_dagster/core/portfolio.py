@@ -135,6 +135,10 @@ def _cost(value: Any) -> float | None:
 def portfolio_summary(valued: pd.DataFrame) -> dict[str, Any]:
     """The total, its intervals and the share of value the model is not confident about.
 
+    Only valued lines enter the total and its intervals; how many were left out, and their
+    cost basis where the file gave one, are reported beside it, so a total is never read as
+    the whole vault when it is not.
+
     `valued` has one row per line with `status` ("valued" or why not), `value`, `lower`,
     `upper`, `confidence` and `cost_basis_usd`.
     """
@@ -144,6 +148,7 @@ def portfolio_summary(valued: pd.DataFrame) -> dict[str, Any]:
     above = (done["upper"] - done["value"]).clip(lower=0)
     shaky = done["confidence"].isin(NOT_CONFIDENT)
     costs = done["cost_basis_usd"].dropna()
+    left_out = valued.loc[valued["status"] != "valued", "cost_basis_usd"].dropna()
     return {
         "items": len(valued),
         "valued_items": len(done),
@@ -155,4 +160,5 @@ def portfolio_summary(valued: pd.DataFrame) -> dict[str, Any]:
         "independent_upper": total + math.sqrt(float((above**2).sum())),
         "not_confident_share": float(done.loc[shaky, "value"].sum() / total) if total else None,
         "cost_basis_usd": float(costs.sum()) if not costs.empty else None,
+        "unvalued_cost_basis_usd": float(left_out.sum()) if not left_out.empty else None,
     }
