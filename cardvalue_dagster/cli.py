@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
@@ -102,8 +104,19 @@ def evaluate(train_path: str, test_path: str, asset_class: str, as_json: bool) -
     click.echo(f"{len(history):,} training and {len(test):,} test sales", err=True)
 
     result = walk_forward(history, test, progress=lambda m: click.echo(m, err=True))
-    metrics = result.metrics()
+    valued = ", ".join(f"{method} {count:,}" for method, count in result.valued().items())
+    click.echo(f"sales valued per method: {valued}", err=True)
+    metrics = _finite_or_null(result.metrics())
     click.echo(json.dumps(metrics) if as_json else result.markdown_table())
+
+
+def _finite_or_null(value: Any) -> Any:
+    """`value` with every NaN or infinite float as None, so the JSON printed is valid JSON."""
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 @main.command("mlflow")

@@ -30,11 +30,16 @@ class LoggedModel:
     version: str
 
 
+NOT_INPUTS: tuple[str, ...] = ("price_usd", "sale_id")
+"""Feature-table columns that are not the model's inputs: the target and the sale's id."""
+
+
 def log_valuator(valuator: Any, asset_class: str, sample: pd.DataFrame) -> LoggedModel:
     """Log `valuator` to the active MLflow run and register it as a new version of its class.
 
     The signature is inferred from a sample of the features it was trained on and what it
-    predicts for them, so a caller can see the expected columns before sending any.
+    predicts for them, so a caller can see the expected columns before sending any. The
+    sale's price and id are left out of it: a caller values an item before it sells.
     """
     import mlflow
     from mlflow.models import infer_signature
@@ -45,6 +50,7 @@ def log_valuator(valuator: Any, asset_class: str, sample: pd.DataFrame) -> Logge
     if run is None:
         raise RuntimeError("log_valuator needs an active MLflow run")
 
+    inputs = sample.drop(columns=[c for c in NOT_INPUTS if c in sample.columns])
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         # MLflow warns when no input example is logged; the signature above is inferred from
         # real training rows, which is what the example would be used for.
@@ -55,7 +61,7 @@ def log_valuator(valuator: Any, asset_class: str, sample: pd.DataFrame) -> Logge
             name="valuator",
             python_model=ValuatorPyfunc(),
             artifacts={"valuator": str(path)},
-            signature=infer_signature(sample, valuator.predict(sample)),
+            signature=infer_signature(inputs, valuator.predict(inputs)),
             pip_requirements=PIP_REQUIREMENTS,
             registered_model_name=registered_model_name(asset_class),
         )
@@ -114,3 +120,19 @@ def promoted_version(tracking_uri: str, asset_class: str) -> str | None:
     except MlflowException:
         return None
     return str(found.version)
+
+
+def monitored_version(tracking_uri: str, asset_class: str) -> Any | None:
+    """The version whose data drift is watched: the champion (what serving answers with), or
+    the newest version while none has passed the gate. None if the class was never trained.
+
+    Not the newest version: after a failed gate the champion keeps serving, so it is the
+    champion's training window that today's sales must still resemble.
+    """
+    from mlflow.tracking import MlflowClient
+
+    champion = promoted_version(tracking_uri, asset_class)
+    if champion is None:
+        return latest_version(tracking_uri, asset_class)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    return client.get_model_version(registered_model_name(asset_class), champion)

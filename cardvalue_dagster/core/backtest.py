@@ -73,6 +73,16 @@ class BacktestResult:
         out["rf"] = summarize(y, p["rf_value"], p["rf_lower"], p["rf_upper"])
         return out
 
+    def valued(self) -> dict[str, int]:
+        """Test sales each method gave a value for: its metrics are computed over these.
+
+        The valuator and the forest value every sale once fitted; recent comps have nothing for
+        the first sales of a class with no earlier sale.
+        """
+        p = self.predictions
+        columns = {"valuator": "valuator_value", "comps": "comps_value", "rf": "rf_value"}
+        return {m: int(np.isfinite(p[c].to_numpy(dtype=float)).sum()) for m, c in columns.items()}
+
     def metrics_by_tier(self) -> pd.DataFrame:
         """The valuator's and comps' figures per confidence tier."""
         rows = []
@@ -105,9 +115,10 @@ class BacktestResult:
         lines = [
             f"n = {metrics['n']:,} test sales, nominal coverage {self.coverage:.0%}",
             "",
-            "| method | MdAPE | MAPE | MAE (USD) | coverage | median width |",
-            "|---|---|---|---|---|---|",
+            "| method | valued | MdAPE | MAPE | MAE (USD) | coverage | median width |",
+            "|---|---|---|---|---|---|---|",
         ]
+        valued = self.valued()
         names = {
             "valuator": "valuator",
             "comps": "recent comps (30 d)",
@@ -116,8 +127,9 @@ class BacktestResult:
         for method in METHODS:
             m = metrics[method]
             lines.append(
-                f"| {names[method]} | {_pct(m['mdape'])} | {_pct(m['mape'])} | "
-                f"{m['mae']:,.1f} | {_pct(m['coverage'])} | {_pct(m['median_width'])} |"
+                f"| {names[method]} | {valued[method]:,} | {_pct(m['mdape'])} | "
+                f"{_pct(m['mape'])} | {m['mae']:,.1f} | {_pct(m['coverage'])} | "
+                f"{_pct(m['median_width'])} |"
             )
         return "\n".join(lines)
 
@@ -139,29 +151,67 @@ def walk_forward(
     forest_params: ForestParams | None = None,
     include_forest: bool = True,
     spill_directory: str | os.PathLike[str] | None = None,
+    stats: pd.DataFrame | None = None,
+    prices: pd.DataFrame | None = None,
 ) -> BacktestResult:
     """Value each test sale day by day from earlier sales only (see the module docstring).
 
     `history` and `test` are canonical sales frames (raw_sales columns); test sales are the
-    ones valued and scored. `include_forest=False` skips the prototype (its columns are NaN).
-    `spill_directory` is the folder DuckDB may spill to while building features (created if
-    missing; DuckDB removes its files when done); None uses a fresh temporary folder.
+    ones valued and scored. `stats` and `prices` (sports_stats and hobby_prices rows), when
+    given, fill the player and reference-price features; without them those stay empty.
+    `include_forest=False` skips the prototype (its columns are NaN). `spill_directory` is the
+    folder DuckDB may spill to while building features (created if missing; DuckDB removes
+    its files when done); None uses a fresh temporary folder.
     """
     report = progress or (lambda message: logger.info("%s", message))
-    started = time.perf_counter()
-    timings = dict.fromkeys(("features", "comps", "valuator_fit", "forest_fit", "predict"), 0.0)
-
     sales = _combined(history, test)
     watch = time.perf_counter()
-    features = _features(sales, spill_directory)
-    timings["features"] = time.perf_counter() - watch
-    report(f"features for {len(features):,} sales in {timings['features']:.1f} s")
+    features = _features(sales, spill_directory, stats, prices)
+    seconds = time.perf_counter() - watch
+    report(f"features for {len(features):,} sales in {seconds:.1f} s")
+
+    return walk_forward_on_features(
+        features,
+        set(test["sale_id"]),
+        refit_every_days=refit_every_days,
+        coverage=coverage,
+        progress=report,
+        valuator_params=valuator_params,
+        forest_params=forest_params,
+        include_forest=include_forest,
+        feature_seconds=seconds,
+    )
+
+
+def walk_forward_on_features(
+    features: pd.DataFrame,
+    test_ids: set[str],
+    *,
+    refit_every_days: int = 7,
+    coverage: float = 0.9,
+    progress: Callable[[str], None] | None = None,
+    valuator_params: ValuatorParams | None = None,
+    forest_params: ForestParams | None = None,
+    include_forest: bool = True,
+    feature_seconds: float = 0.0,
+) -> BacktestResult:
+    """The same walk over features already built (`build_features` rows, e.g. the warehouse's
+    `enriched_features`), so the backtest sees exactly the inputs the trained valuator saw.
+
+    Features are point-in-time, so one frame serves every day of the walk. Recent comps are
+    computed from the same rows (their ids, dates and prices). `test_ids` names the sales
+    valued and scored.
+    """
+    report = progress or (lambda message: logger.info("%s", message))
+    started = time.perf_counter() - feature_seconds
+    timings = dict.fromkeys(("features", "comps", "valuator_fit", "forest_fit", "predict"), 0.0)
+    timings["features"] = feature_seconds
+    features = _in_time_order(features)
 
     watch = time.perf_counter()
-    comps = recent_comps(sales).set_axis(sales["sale_id"].to_numpy())
+    comps = recent_comps(features).set_axis(features["sale_id"].to_numpy())
     timings["comps"] = time.perf_counter() - watch
 
-    test_ids = set(test["sale_id"])
     loop = _Loop(
         features=features,
         is_test=features["sale_id"].isin(test_ids).to_numpy(),
@@ -185,6 +235,15 @@ def walk_forward(
     return BacktestResult(predictions, coverage, loop.refit_days, timings, params)
 
 
+def _in_time_order(features: pd.DataFrame) -> pd.DataFrame:
+    """Features sorted by day and sale, with dates as timestamps and unique sale ids."""
+    duplicated = features["sale_id"].duplicated()
+    if duplicated.any():
+        raise ValueError(f"{int(duplicated.sum())} sale ids appear twice in the features")
+    ordered = features.assign(sale_date=pd.to_datetime(features["sale_date"]).dt.normalize())
+    return ordered.sort_values(["sale_date", "sale_id"], kind="stable").reset_index(drop=True)
+
+
 def _combined(history: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     """History and test sales in one frame with the columns the features need."""
     frames = [frame.reindex(columns=list(SALE_CONTENT_COLUMNS)) for frame in (history, test)]
@@ -197,7 +256,12 @@ def _combined(history: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     return sales
 
 
-def _features(sales: pd.DataFrame, spill_directory: str | os.PathLike[str] | None) -> pd.DataFrame:
+def _features(
+    sales: pd.DataFrame,
+    spill_directory: str | os.PathLike[str] | None,
+    stats: pd.DataFrame | None = None,
+    prices: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Point-in-time features of every sale, computed once in an in-memory DuckDB.
 
     The connection spills to `spill_directory`, or to a temporary folder removed afterwards.
@@ -212,7 +276,22 @@ def _features(sales: pd.DataFrame, spill_directory: str | os.PathLike[str] | Non
         con.execute("SET enable_progress_bar = false")
         con.register("backtest_sales_frame", sales)
         con.execute("CREATE TABLE backtest_sales AS SELECT * FROM backtest_sales_frame")
-        return build_features(con, "backtest_sales")
+        return build_features(
+            con,
+            "backtest_sales",
+            stats=_registered(con, "backtest_stats", stats),
+            prices=_registered(con, "backtest_prices", prices),
+        )
+
+
+def _registered(
+    con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame | None
+) -> str | None:
+    """`frame` registered in `con` as `name`, or None when there is none to use."""
+    if frame is None or frame.empty:
+        return None
+    con.register(name, frame)
+    return name
 
 
 @dataclass
