@@ -1,7 +1,8 @@
 """Declarative automation: which downstream assets refresh by themselves, and when.
 
 - `enriched_features` follows new `raw_sales` partitions of the last `RECENT_DAYS` days;
-- `drift_report` follows new `enriched_features` partitions of the same days;
+- `drift_report` follows new `enriched_features` partitions of the same days, once the
+  class's `valuator` exists;
 - `valuator_backtest`, `shap_summary` and `promoted_valuator` follow a new `valuator` (the
   promotion follows the backtest, so a new version is promoted only after its gate ran).
 
@@ -84,25 +85,41 @@ def _all_upstream_exists(view: Any, candidates: Any, key: str) -> bool:
     return True
 
 
-def follow_new_day(upstream: str) -> AutomationCondition:
-    """Refresh a recent date partition after its same-day `upstream` partition updates."""
-    return (
+def follow_new_day(upstream: str, *, also_present: tuple[str, ...] = ()) -> AutomationCondition:
+    """Refresh a recent date partition after its same-day `upstream` partition updates.
+
+    `also_present` names other upstream assets whose mapped partitions must be materialized
+    too, such as the class's `valuator` for a drift report: without a trained model there is
+    nothing to compare a day with, and the run could only fail.
+    """
+    condition = (
         AutomationCondition.in_latest_time_window(dt.timedelta(days=RECENT_DAYS))
         & AutomationCondition.any_deps_updated().since_last_handled()
         & SameDayUpstreamReady(upstream)
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
-    ).with_label(f"follow_new_{upstream}")
+    )
+    if also_present:
+        required = AssetSelection.assets(*also_present)
+        missing = AutomationCondition.any_deps_match(AutomationCondition.missing())
+        condition = condition & ~missing.allow(required)
+    return condition.with_label(f"follow_new_{upstream}")
 
 
-def follow_new_model() -> AutomationCondition:
-    """Refresh a class partition after its upstream (the valuator, or its backtest) updates."""
+def follow_new_model(upstream: str) -> AutomationCondition:
+    """Refresh a class partition after its `upstream` (the valuator, or its backtest) updates.
+
+    Only `upstream` is watched: these assets also read the class's features (a mapping onto
+    every day of the class), and a new day of features must not re-run a backtest or SHAP, nor
+    can "every day materialized" ever hold (days without sales never are).
+    """
+    watched = AssetSelection.assets(upstream)
     return (
-        AutomationCondition.any_deps_updated().since_last_handled()
-        & ~AutomationCondition.any_deps_missing()
+        AutomationCondition.any_deps_updated().allow(watched).since_last_handled()
+        & ~AutomationCondition.any_deps_missing().allow(watched)
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
-    ).with_label("follow_new_model")
+    ).with_label(f"follow_new_{upstream}")
 
 
 valuation_automation = AutomationConditionSensorDefinition(

@@ -1,19 +1,23 @@
 """`drift_sensor`: retrain a class's valuator when its data has moved, and only then.
 
 A class is retrained (the `train_valuator` job: train, backtest, gate, SHAP, promotion) when
-either holds for its newest registered model version:
+either holds for its monitored model version (see below):
 
 - **persistent drift**: among the last `DRIFT_WINDOW_DAYS` days reported against that version
-  with enough sales to judge, at least `DRIFT_PERSIST_DAYS` reached the warning share
-  (`cardvalue_dagster.core.drift.DRIFT_SHARE_WARNING`); one drifted day is a wobble, not a trend;
+  with enough sales to judge, at least `DRIFT_PERSIST_DAYS` reached the warning share that day's
+  report recorded (the version's calibrated share, `core.drift.drift_baseline`, or else
+  `core.drift.DRIFT_SHARE_WARNING`); one drifted day is a wobble, not a trend;
 - **lost coverage**: the latest backtest of that version held fewer than `MIN_COVERAGE` of the
   sales in its 90 % intervals.
 
-Only evidence about the newest version counts, so a retraining resets the story: the days
-reported against the old version cannot trigger again. The run key is the class and the day of
-the tick, so a class gets at most one request a day however often the sensor ticks, and the
-reason is in the run's tags. Everything is read from Dagster's event log (the metadata the
-assets recorded), never from the warehouse, so a tick never waits on DuckDB's write lock.
+Only evidence about the monitored version counts: the champion, which serving answers with,
+or the newest version while none passed the gate. A promoted retraining resets the story (the
+days reported against the old champion cannot trigger again); a retraining that failed its gate
+does not, so drift against the champion that still serves asks again the next day. The run key
+is the class and the day of the tick, so a class gets at most one request a day however often
+the sensor ticks, and the reason is in the run's tags. Everything is read from Dagster's event
+log (the metadata the assets recorded), never from the warehouse, so a tick never waits on
+DuckDB's write lock.
 """
 
 import datetime as dt
@@ -48,6 +52,7 @@ CLASS_TAG = "cardvalue/asset_class"
 DRIFT_REPORT = AssetKey("drift_report")
 VALUATOR = AssetKey("valuator")
 BACKTEST = AssetKey("valuator_backtest")
+PROMOTION = AssetKey("promoted_valuator")
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,12 @@ class DriftDay:
     model_version: str | None
     enough_data: bool
     drifted_share: float | None
+    warning_share: float | None = None
+    """The share from which this day warned (None: the caller's default threshold)."""
+
+    def warns(self, default_threshold: float) -> bool:
+        threshold = default_threshold if self.warning_share is None else self.warning_share
+        return self.enough_data and (self.drifted_share or 0.0) >= threshold
 
 
 def retraining_reason(
@@ -68,7 +79,7 @@ def retraining_reason(
         (d for d in days if d.model_version == current_version and d.enough_data),
         key=lambda d: d.day,
     )[-DRIFT_WINDOW_DAYS:]
-    drifted = [d for d in judged if (d.drifted_share or 0.0) >= threshold]
+    drifted = [d for d in judged if d.warns(threshold)]
     if len(drifted) >= DRIFT_PERSIST_DAYS:
         shares = ", ".join(f"{d.day}: {d.drifted_share:.2f}" for d in drifted)
         return (
@@ -96,7 +107,7 @@ def drift_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     today = dt.datetime.now(dt.UTC).date().isoformat()
     requests = []
     for asset_class in ASSET_CLASSES:
-        version = _latest_metadata(instance, VALUATOR, asset_class).get("model_version")
+        version = watched_version(instance, asset_class)
         if version is None:
             continue
         backtest = _latest_metadata(instance, BACKTEST, asset_class)
@@ -118,6 +129,19 @@ def drift_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     if not requests:
         return SkipReason("no class has persistent drift or low backtest coverage")
     return SensorResult(run_requests=requests)
+
+
+def watched_version(instance: DagsterInstance, asset_class: str) -> str | None:
+    """The champion version, or the newest trained one while none was promoted.
+
+    Drift is judged against the champion (what serving answers with): after a failed gate it
+    keeps serving, so its drift still asks for a retraining, at most once a day.
+    """
+    champion = _latest_metadata(instance, PROMOTION, asset_class).get("champion_version")
+    if champion not in (None, "none"):
+        return str(champion)
+    newest = _latest_metadata(instance, VALUATOR, asset_class).get("model_version")
+    return None if newest is None else str(newest)
 
 
 def _latest_metadata(instance: DagsterInstance, key: AssetKey, asset_class: str) -> dict[str, Any]:
@@ -158,6 +182,7 @@ def _drift_days(instance: DagsterInstance, asset_class: str) -> list[DriftDay]:
             model_version=_text(values.get("model_version")),
             enough_data=bool(values.get("enough_data")),
             drifted_share=_number(values.get("drifted_share")),
+            warning_share=_number(values.get("warning_share")),
         )
     return list(latest.values())
 

@@ -119,6 +119,7 @@ TABLES: dict[str, dict[str, str]] = {
         "methods": "VARCHAR",
         "report_path": "VARCHAR",
         "model_version": "VARCHAR",
+        "warning_share": "DOUBLE",
     },
     "portfolio_valuations": {
         "as_of": "DATE NOT NULL",

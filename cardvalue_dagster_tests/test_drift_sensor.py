@@ -110,3 +110,14 @@ def test_one_drifted_day_is_a_wobble_not_a_reason() -> None:
     persisted = [DriftDay(d.day, d.model_version, True, 0.5) for d in days]
     assert retraining_reason(persisted, "2", coverage=0.9, threshold=0.3) is not None
     assert retraining_reason(persisted, "3", coverage=None, threshold=0.3) is None
+
+
+def test_each_day_is_judged_by_its_own_warning_share() -> None:
+    day = dt.date(2024, 3, 1)
+    volatile = [
+        DriftDay(day + dt.timedelta(days=n), "2", True, 0.62, warning_share=0.8) for n in range(5)
+    ]
+    beyond = [DriftDay(d.day, d.model_version, True, 0.88, warning_share=0.8) for d in volatile]
+
+    assert retraining_reason(volatile, "2", coverage=None, threshold=0.3) is None
+    assert retraining_reason(beyond, "2", coverage=None, threshold=0.3) is not None

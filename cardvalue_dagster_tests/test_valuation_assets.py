@@ -11,7 +11,13 @@ from dagster import AssetKey, DagsterInstance
 
 from cardvalue_dagster.definitions import build_definitions
 from cardvalue_dagster.home import Home
-from cardvalue_dagster.model_registry import latest_version, promote, promoted_version
+from cardvalue_dagster.model_registry import (
+    latest_version,
+    monitored_version,
+    promote,
+    promoted_version,
+)
+from cardvalue_dagster.retraining import watched_version
 from cardvalue_dagster.tracking import tracking_uri
 from cardvalue_dagster.warehouse import Warehouse
 from cardvalue_dagster_tests.conftest import query, run_range, write_landing_csv
@@ -65,6 +71,16 @@ def test_training_registers_a_model_version_linked_from_the_asset(trained) -> No
     assert metadata["mlflow_run_id"] == version.run_id
     assert metadata["mlflow_run"].endswith(f"/runs/{version.run_id}")
     assert metadata["training_sales"] == DAYS * 40
+
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(home))
+    model_uri = f"models:/{version.name}/{version.version}"
+    inputs = mlflow.models.get_model_info(model_uri).signature.inputs.input_names()
+    assert "iv_med_30d" in inputs and "price_usd" not in inputs and "sale_id" not in inputs
+    unsold = query(home, "SELECT * FROM enriched_features LIMIT 5").drop(columns=["price_usd"])
+    valued = mlflow.pyfunc.load_model(model_uri).predict(unsold.drop(columns=["sale_id"]))
+    assert (valued["lower"] <= valued["value"]).all() and (valued["value"] <= valued["upper"]).all()
 
 
 def test_backtest_compares_three_methods_and_the_gate_decides_promotion(trained) -> None:
@@ -124,6 +140,9 @@ def test_a_version_that_fails_the_gate_is_not_promoted(trained) -> None:
     assert kept.success
     assert promoted_version(uri, "sneakers") == first
     assert _metadata(kept, "promoted_valuator")["promoted"] is False
+    # Drift keeps watching the champion that still serves, not the rejected version.
+    assert str(monitored_version(uri, "sneakers").version) == first
+    assert watched_version(instance, "sneakers") == first
 
 
 def test_portfolio_lines_are_valued_or_kept_with_their_reason(trained) -> None:
@@ -138,20 +157,24 @@ def test_portfolio_lines_are_valued_or_kept_with_their_reason(trained) -> None:
             "attributes": {"name": "item0", "size": 8},
         },
         {"asset_class": "sneakers", "attributes": {"name": "item3", "size": 10}},
-        {"asset_class": "art", "attributes": {"artist": "Nobody"}},
+        {"asset_class": "art", "cost_basis_usd": 500, "attributes": {"artist": "Nobody"}},
         {"asset_class": "comics", "attributes": {"title": "x"}},
     ]
     folder = home.landing / "portfolios"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vault.json").write_text(json.dumps(lines))
+    (folder / "broken.json").write_text('[{"asset_class": "sneakers", ')
     day = START + dt.timedelta(days=DAYS)
 
     result = defs.resolve_job_def("value_portfolios").execute_in_process(
         instance=instance, partition_key=day.isoformat()
     )
 
-    assert result.success
-    rows = query(home, "SELECT * FROM portfolio_valuations ORDER BY line")
+    assert result.success  # the broken file fails its own portfolio, not the run
+    everything = query(home, "SELECT * FROM portfolio_valuations ORDER BY portfolio, line")
+    broken = everything[everything["portfolio"] == "broken"]
+    assert len(broken) == 1 and broken["status"].iloc[0].startswith("unreadable: the file")
+    rows = everything[everything["portfolio"] == "vault"].reset_index(drop=True)
     assert list(rows["line"]) == [1, 2, 3, 4]
     valued = rows[rows["status"] == "valued"]
     assert list(valued["line"]) == [1, 2]
@@ -161,3 +184,4 @@ def test_portfolio_lines_are_valued_or_kept_with_their_reason(trained) -> None:
     metadata = _metadata(result, "portfolio_valuations")
     assert metadata["vault/total_value"] == pytest.approx(valued["value"].sum())
     assert metadata["vault/total_upper"] == pytest.approx(valued["upper"].sum())
+    assert "unvalued_cost_basis_usd" in metadata["totals"] and "500.00" in metadata["totals"]

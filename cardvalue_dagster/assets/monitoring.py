@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from dagster import (
 from cardvalue_dagster.assets.checks import Verdict, partition_evaluations, per_partition_check
 from cardvalue_dagster.assets.ingest import WAREHOUSE_POOL
 from cardvalue_dagster.assets.metadata import OWNER, table_metadata
-from cardvalue_dagster.assets.valuation import enriched_features, valuator
+from cardvalue_dagster.assets.valuation import DRIFT_WARNING_METRIC, enriched_features, valuator
 from cardvalue_dagster.conditions import follow_new_day, follow_new_model
 from cardvalue_dagster.partitions import (
     ASSET_CLASS_DIMENSION,
@@ -63,14 +64,21 @@ DRIFT_COLUMNS_DOC = {
     "enough_data": "false when the day had too few sales to judge (see reason)",
     "drifted_share": "share of the feature columns Evidently found drifted",
     "drifted_columns": "JSON list of the drifted columns",
+    "warning_share": "the share from which this day warns (its model version's, at least 0.3)",
     "report_path": "the HTML report under the home",
 }
 
 
 @asset(
-    deps=[valuator],
+    deps=[
+        valuator,
+        AssetDep(
+            enriched_features,
+            partition_mapping=MultiToSingleDimensionPartitionMapping(ASSET_CLASS_DIMENSION),
+        ),
+    ],
     partitions_def=class_partitions,
-    automation_condition=follow_new_model(),
+    automation_condition=follow_new_model("valuator"),
     pool=WAREHOUSE_POOL,
     group_name=MONITORING_GROUP,
     owners=[OWNER],
@@ -138,7 +146,7 @@ def shap_summary(
     ],
     partitions_def=class_date_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    automation_condition=follow_new_day("enriched_features"),
+    automation_condition=follow_new_day("enriched_features", also_present=("valuator",)),
     pool=WAREHOUSE_POOL,
     group_name=MONITORING_GROUP,
     owners=[OWNER],
@@ -151,13 +159,19 @@ def drift_report(
     """Has a day's data moved away from what the valuator learned? An Evidently drift report.
 
     Each class and day: that day's features against the features of the valuator's training
-    window (the newest registered version; the day itself left out), over the columns listed
-    in `cardvalue_dagster.core.drift.DRIFT_COLUMNS`. Evidently picks each column's test by its
-    type and the sample size (its defaults: with more than 1,000 reference rows, Wasserstein
-    distance for numeric columns and Jensen-Shannon distance for categorical ones; with fewer,
-    the K-S test and chi-squared, or Z-test for binary columns). A day with fewer than
+    window (the champion's, or the newest version's while none was promoted; the day itself
+    left out), over the columns listed in `cardvalue_dagster.core.drift.DRIFT_COLUMNS`.
+    Evidently picks each column's test by its type and the sample size (its defaults). The
+    window is sampled to 1,000 rows (seeded), which keeps it on its small-sample tests: the
+    K-S test for numeric columns, chi-squared for categorical ones (a Z-test when binary),
+    drifted at p < 0.05; a day's size is then accounted for, where its large-sample distances
+    (Wasserstein, Jensen-Shannon) flag even same-market days of a few dozen sales
+    (`core.drift` says why, with figures). `tests_used` in each partition's metadata names the
+    tests actually run. A column empty on one side only counts as drifted. A day with fewer than
     `DEFAULT_MIN_ROWS` sales gets no report and says so. The HTML report is saved under
-    `reports/drift/<class>/<day>.html`.
+    `reports/drift/<class>/<day>.html`. Each day records the warning share of the version it
+    was judged against (its `drift_warning_share`, at least 0.3), which the check and
+    `drift_sensor` apply.
 
     A run over many days records each partition twice: once with the run's summary (Dagster's
     materialization of the range), then with its own metadata (drifted share, every column's
@@ -166,11 +180,11 @@ def drift_report(
     partitions = split_partition_keys(context.partition_keys)
     rows, per_partition = [], {}
     for asset_class, days in _days_by_class(partitions).items():
-        reference, version = _training_window(warehouse, home, asset_class)
+        window = _training_window(warehouse, home, asset_class)
         current = _features_of_days(warehouse, asset_class, days)
         for day in days:
             day_rows = current[current["sale_date"] == pd.Timestamp(day)]
-            row, metadata = _drift_of_day(home, asset_class, day, reference, day_rows, version)
+            row, metadata = _drift_of_day(home, asset_class, day, window, day_rows)
             rows.append(row)
             per_partition[partition_key(asset_class, day)] = metadata
     warehouse.replace_partitions("drift_days", pd.DataFrame(rows), partitions)
@@ -186,14 +200,13 @@ def drift_report(
 def drift_share_below_warning(
     context: AssetCheckExecutionContext, warehouse: Warehouse
 ) -> Iterator[AssetCheckEvaluation | Output]:
-    """Warns when a day's drifted share of feature columns reaches `DRIFT_SHARE_WARNING` (0.3).
+    """Warns when a day's drifted share of feature columns reaches its version's warning share.
 
-    0.3 because the columns move together: a new price level alone drifts about a third of
-    them (the USD medians), while days of the training market stay near 0. Days too thin to
-    judge pass, with the reason in the metadata.
+    The floor is `DRIFT_SHARE_WARNING` (0.3): the columns move together, so a new price level
+    alone drifts about a third of them, while days of a steady market stay near 0. A class whose
+    own ordinary days drift more has a higher share, set when the valuator is trained
+    (`core.drift.drift_baseline`). Days too thin to judge pass, with the reason in the metadata.
     """
-    from cardvalue_dagster.core.drift import DRIFT_SHARE_WARNING
-
     partitions = split_partition_keys(context.partition_keys)
     stored = warehouse.query(
         "SELECT * FROM drift_days WHERE list_contains(?, asset_class)",
@@ -202,35 +215,48 @@ def drift_share_below_warning(
     verdicts = {}
     for asset_class, day in partitions:
         same_day = (stored["asset_class"] == asset_class) & (stored["day"] == pd.Timestamp(day))
-        verdict = _drift_verdict(stored[same_day], DRIFT_SHARE_WARNING)
+        verdict = _drift_verdict(stored[same_day])
         verdicts[partition_key(asset_class, day)] = verdict
     yield from partition_evaluations(
         drift_report.key, "drift_share_below_warning", verdicts, blocking=False
     )
 
 
-def _drift_verdict(match: pd.DataFrame, threshold: float) -> Verdict:
+def _drift_verdict(match: pd.DataFrame) -> Verdict:
+    from cardvalue_dagster.core.drift import DRIFT_SHARE_WARNING
+
     if match.empty:
         return Verdict(False, {"reason": "no drift row stored for this day"})
     row = match.iloc[0]
+    stored = row["warning_share"]
+    threshold = DRIFT_SHARE_WARNING if pd.isna(stored) else float(stored)
     if not row["enough_data"]:
         return Verdict(True, {"reason": str(row["reason"]), "threshold": threshold})
     share = float(row["drifted_share"])
     return Verdict(share < threshold, {"drifted_share": share, "threshold": threshold})
 
 
+@dataclass(frozen=True)
+class TrainingWindow:
+    """What a day is judged against: the newest version's training features and warning share."""
+
+    features: pd.DataFrame
+    version: str
+    warning_share: float
+
+
 def _drift_of_day(
     home: HomeResource,
     asset_class: str,
     day: dt.date,
-    reference: pd.DataFrame,
+    window: TrainingWindow,
     current: pd.DataFrame,
-    version: str,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The stored row and the partition's metadata for one class and day."""
     from cardvalue_dagster.core.drift import drift_report as compare
     from cardvalue_dagster.core.drift import save_html
 
+    reference, version = window.features, window.version
     result = compare(reference[reference["sale_date"] != pd.Timestamp(day)], current)
     row: dict[str, Any] = {
         "asset_class": asset_class,
@@ -244,12 +270,14 @@ def _drift_of_day(
         "methods": ", ".join(result.methods_used) or None,
         "report_path": None,
         "model_version": version,
+        "warning_share": window.warning_share,
     }
     metadata: dict[str, Any] = {
         "enough_data": result.enough_data,
         "current_sales": result.n_current,
         "reference_sales": result.n_reference,
         "model_version": version,
+        "warning_share": window.warning_share,
     }
     if not result.enough_data:
         metadata["reason"] = str(result.reason)
@@ -279,14 +307,21 @@ def _column_scores(per_column: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def _training_window(
-    warehouse: Warehouse, home: HomeResource, asset_class: str
-) -> tuple[pd.DataFrame, str]:
-    """The class's features up to the newest registered valuator's last training day."""
-    from cardvalue_dagster.model_registry import latest_version, load_valuator
+def _training_window(warehouse: Warehouse, home: HomeResource, asset_class: str) -> TrainingWindow:
+    """The class's features up to the monitored version's last training day.
+
+    The monitored version is the champion (what serving answers with), or the newest version
+    while none passed the gate (`model_registry.monitored_version`).
+
+    A version trained before warning shares were recorded warns from the floor, 0.3.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from cardvalue_dagster.core.drift import DRIFT_SHARE_WARNING
+    from cardvalue_dagster.model_registry import load_valuator, monitored_version
 
     uri = tracking_uri(home.layout)
-    version = latest_version(uri, asset_class)
+    version = monitored_version(uri, asset_class)
     if version is None:
         raise ValueError(f"no registered valuator for {asset_class}: materialize valuator first")
     model = load_valuator(uri, asset_class, str(version.version))
@@ -294,7 +329,9 @@ def _training_window(
         "SELECT * FROM enriched_features WHERE asset_class = ? AND sale_date <= ?",
         [asset_class, model.trained_through.date()],
     )
-    return _as_dates(reference), str(version.version)
+    metrics = MlflowClient(tracking_uri=uri).get_run(version.run_id).data.metrics
+    warning = float(metrics.get(DRIFT_WARNING_METRIC, DRIFT_SHARE_WARNING))
+    return TrainingWindow(_as_dates(reference), str(version.version), warning)
 
 
 def _features_of_days(warehouse: Warehouse, asset_class: str, days: list[dt.date]) -> pd.DataFrame:

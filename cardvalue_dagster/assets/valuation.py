@@ -62,6 +62,9 @@ BACKTEST_DAYS = 28
 REFIT_EVERY_DAYS = 7
 """Valuator and prototype are refit weekly in the backtest; calibration updates daily."""
 
+DRIFT_WARNING_METRIC = "drift_warning_share"
+"""The MLflow metric of a training run that holds its version's drift warning share."""
+
 GATE_COVERAGE = (0.87, 0.93)
 """The promotion gate: nominal 90 % intervals must hold 87-93 % of the backtest's sales."""
 
@@ -167,7 +170,10 @@ def valuator(
 
     Trained on every materialized day of the class; each training is an MLflow run (parameters,
     metrics, the model with its signature) registered as a new version of the class's model.
+    The run also records the version's drift warning share (`core.drift.drift_baseline`): how
+    much the window's own latest days drift from it, which `drift_report` must exceed to warn.
     """
+    from cardvalue_dagster.core.drift import drift_baseline
     from cardvalue_dagster.core.valuator import Valuator
     from cardvalue_dagster.model_registry import log_valuator
 
@@ -179,7 +185,8 @@ def valuator(
         raise ValueError(f"no features for {asset_class}: materialize enriched_features first")
 
     model = Valuator().fit(features)
-    summary = _training_summary(model.to_dict())
+    baseline = drift_baseline(features)
+    summary = {**_training_summary(model.to_dict()), **_baseline_summary(baseline)}
     mlflow.set_tags({"asset_class": asset_class, "dagster_partition": asset_class})
     mlflow.log_params(model.to_dict()["params"])
     mlflow.log_metrics(summary)
@@ -187,6 +194,7 @@ def valuator(
     mlflow.end_run()
 
     context.log.info(f"{asset_class}: registered version {logged.version} from run {logged.run_id}")
+    context.log.info(f"{asset_class}: drift baseline: {baseline.describe()}")
     return MaterializeResult(
         metadata={
             "first_day": str(features["sale_date"].min())[:10],
@@ -197,6 +205,7 @@ def valuator(
             "mlflow_run": MetadataValue.url(_mlflow_run_url(logged.experiment_id, logged.run_id)),
             "mlflow_store": tracking_uri(home.layout),
             "trained_through": str(model.trained_through)[:10],
+            "drift_baseline": baseline.describe(),
             **summary,
         }
     )
@@ -215,9 +224,15 @@ BACKTEST_COLUMNS = {
 
 
 @asset(
-    deps=[valuator],
+    deps=[
+        valuator,
+        AssetDep(
+            enriched_features,
+            partition_mapping=MultiToSingleDimensionPartitionMapping(ASSET_CLASS_DIMENSION),
+        ),
+    ],
     partitions_def=class_partitions,
-    automation_condition=follow_new_model(),
+    automation_condition=follow_new_model("valuator"),
     pool=WAREHOUSE_POOL,
     group_name=MODEL_GROUP,
     owners=[OWNER],
@@ -230,19 +245,27 @@ def valuator_backtest(
     """Walk-forward backtest of the last four weeks: valuator vs recent comps vs the prototype.
 
     Each sale day is valued using only earlier sales; valuator and prototype are refit weekly
-    and the valuator's calibration is updated daily. The table is logged to the valuator's
-    MLflow run too.
+    and the valuator's calibration is updated daily. It walks over the class's
+    `enriched_features`, the very inputs the valuator was trained on (player statistics and
+    reference prices included). The table is logged to the valuator's MLflow run too.
     """
-    from cardvalue_dagster.core.backtest import walk_forward
+    from cardvalue_dagster.core.backtest import walk_forward_on_features
     from cardvalue_dagster.model_registry import latest_version
 
     asset_class = context.partition_key
-    sales = warehouse.query(
-        "SELECT * FROM raw_sales WHERE asset_class = ? ORDER BY sale_date", [asset_class]
+    features = warehouse.query(
+        "SELECT * FROM enriched_features WHERE asset_class = ? ORDER BY sale_date, sale_id",
+        [asset_class],
     )
-    history, test = _split_last_days(sales, BACKTEST_DAYS)
-    result = walk_forward(
-        history, test, refit_every_days=REFIT_EVERY_DAYS, progress=context.log.info
+    if features.empty:
+        raise ValueError(f"no features for {asset_class}: materialize enriched_features first")
+    features["sale_date"] = pd.to_datetime(features["sale_date"])
+    _, test = _split_last_days(features, BACKTEST_DAYS)
+    result = walk_forward_on_features(
+        features,
+        set(test["sale_id"]),
+        refit_every_days=REFIT_EVERY_DAYS,
+        progress=context.log.info,
     )
     metrics = result.metrics()
     table = result.markdown_table()
@@ -320,7 +343,7 @@ def valuator_backtest_gate(
 @asset(
     deps=[valuator_backtest],
     partitions_def=class_partitions,
-    automation_condition=follow_new_model(),
+    automation_condition=follow_new_model("valuator_backtest"),
     group_name=MODEL_GROUP,
     owners=[OWNER],
     kinds={"mlflow"},
@@ -365,6 +388,17 @@ def _training_summary(fitted: dict[str, Any]) -> dict[str, float]:
     summary = {"training_sales": float(fitted["n_train"])}
     for tier, count in fitted["conformal_scores"].items():
         summary[f"conformal_scores_{tier}"] = float(count)
+    return summary
+
+
+def _baseline_summary(baseline: Any) -> dict[str, float]:
+    """The version's drift warning share and what it rests on, as MLflow metrics."""
+    summary = {
+        DRIFT_WARNING_METRIC: float(baseline.warning_share),
+        "drift_baseline_days": float(len(baseline.shares)),
+    }
+    if baseline.highest_share is not None:
+        summary["drift_baseline_highest_share"] = float(baseline.highest_share)
     return summary
 
 

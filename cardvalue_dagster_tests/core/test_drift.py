@@ -13,14 +13,17 @@ import pandas as pd
 import pytest
 
 from cardvalue_dagster.core.drift import (
+    BASELINE_MARGIN,
     DRIFT_COLUMNS,
     DRIFT_SHARE_WARNING,
     EMPTY_IN_CURRENT,
     MAX_REFERENCE_ROWS,
     PER_COLUMN_FIELDS,
     DriftResult,
+    drift_baseline,
     drift_report,
     save_html,
+    warning_share_for,
 )
 from cardvalue_dagster_tests.core.helpers import features_of, synthetic_market
 
@@ -153,3 +156,57 @@ def test_html_report_is_written(same: DriftResult, tmp_path: Path) -> None:
     assert html.lstrip().lower().startswith("<html") or "<!doctype html" in html[:200].lower()
     assert "Share of Drifted Columns" in html
     assert "Value Drift for column price_to_comps" in html
+
+
+def _volatile_market() -> pd.DataFrame:
+    """A market whose every day has its own price level (±30 %) and item mix."""
+    sales = synthetic_market(40, 30, seed=5, items=6)
+    rng = np.random.default_rng(11)
+    level = pd.Series(np.exp(rng.normal(0.0, 0.3, 40)))
+    day_index = (sales["sale_date"] - sales["sale_date"].min()).dt.days
+    sales["price_usd"] = (sales["price_usd"] * level.loc[day_index].to_numpy()).round(2)
+    day_item = rng.integers(6, size=40)
+    favourite = day_item[day_index.to_numpy()]
+    bunched = np.arange(len(sales)) % 3 != 0
+    sales.loc[bunched, "item_id"] = [f"item{i}" for i in favourite[bunched]]
+    return sales
+
+
+def test_steady_market_keeps_the_floor(market: pd.DataFrame) -> None:
+    baseline = drift_baseline(market, days=4, min_rows=20)
+
+    assert len(baseline.shares) == 4
+    assert baseline.days == tuple(sorted(baseline.days))
+    assert max(baseline.shares) + BASELINE_MARGIN <= DRIFT_SHARE_WARNING
+    assert baseline.warning_share == DRIFT_SHARE_WARNING
+
+
+def test_volatile_market_raises_the_warning_share_above_its_own_days() -> None:
+    features = features_of(_volatile_market())
+    features = features[
+        features["sale_date"] >= features["sale_date"].min() + pd.Timedelta(days=30)
+    ]
+
+    baseline = drift_baseline(features, days=4, min_rows=20)
+
+    assert len(baseline.shares) == 4
+    assert baseline.highest_share is not None
+    assert baseline.highest_share + BASELINE_MARGIN > DRIFT_SHARE_WARNING
+    assert baseline.warning_share == pytest.approx(baseline.highest_share + BASELINE_MARGIN)
+    assert all(share < baseline.warning_share for share in baseline.shares)
+    assert f"{baseline.warning_share:.2f}" in baseline.describe()
+
+
+def test_days_too_thin_for_a_baseline_keep_the_floor(market: pd.DataFrame) -> None:
+    baseline = drift_baseline(market, days=4, min_rows=1_000)
+
+    assert baseline.shares == ()
+    assert baseline.warning_share == DRIFT_SHARE_WARNING
+    assert "no training day" in baseline.describe()
+
+
+def test_warning_share_rule() -> None:
+    assert warning_share_for([]) == DRIFT_SHARE_WARNING
+    assert warning_share_for([0.0, 0.1, 0.2]) == DRIFT_SHARE_WARNING
+    assert warning_share_for([0.25, 0.5]) == pytest.approx(0.5 + BASELINE_MARGIN)
+    assert warning_share_for([0.5, 1.0]) == 1.0  # a day with every column drifted still warns
