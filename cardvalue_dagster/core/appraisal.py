@@ -547,7 +547,8 @@ def appraise(
     if reasons:
         _add_reasons(results, valuator, features, top)
         for result, row in zip(results, rows, strict=True):
-            result.update(comparable_sales(con, row, as_of))
+            level = result["reasons"][0].get("level") if result["reasons"] else None
+            result.update(comparable_sales(con, row, as_of, level))
     return results
 
 
@@ -745,23 +746,46 @@ def _plain(contribution: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+COMPARABLES_BY_LEVEL: dict[str, tuple[str, int | None]] = {
+    "iv_30d": ("item+variant", COMPS_WINDOW_DAYS),
+    "item_30d_adjusted": ("item", COMPS_WINDOW_DAYS),
+    "iv_365d": ("item+variant", 365),
+    "item_365d_adjusted": ("item", 365),
+    "iv_last": ("item+variant", None),
+    "item_last": ("item", None),
+}
+"""Per reference level (`core.valuator.REFERENCE_LEVELS`): whose sales it was built from and
+over how many days before the valuation day (None: the latest earlier day with a sale). The
+class levels are built from no sales of the item."""
+
+
 def comparable_sales(
-    con: duckdb.DuckDBPyConnection, row: Mapping[str, Any], as_of: dt.date
+    con: duckdb.DuckDBPyConnection,
+    row: Mapping[str, Any],
+    as_of: dt.date,
+    reference_level: str | None = None,
 ) -> dict[str, Any]:
-    """The sales the valuation's comps came from: the item+variant's over the 30 days before
-    `as_of`, else the item's (any variant), newest first; `comparable_level` says which."""
+    """The sales the valuation's reference came from, newest first; `comparable_level` says
+    whose they are (item+variant, item, or class when none of the item's sales were used).
+
+    `reference_level` is the level the value was anchored on (the `level` of its reference
+    reason): its window and its item or item+variant scope pick the sales. Without it, the
+    item+variant's sales of the 30 days before `as_of`, else the item's.
+    """
     if not _exists(con, "raw_sales"):
         return {"comparable_level": None, "comparable_sales": []}
-    start = as_of - dt.timedelta(days=COMPS_WINDOW_DAYS)
-    sales = con.execute(
-        "SELECT CAST(sale_date AS DATE) AS sale_date, price_usd, venue, "
-        "coalesce(variant, '') AS variant FROM raw_sales "
-        "WHERE asset_class = ? AND item_id = ? AND sale_date >= ? AND sale_date < ? "
-        "ORDER BY sale_date DESC, price_usd",
-        [row["asset_class"], row["item_id"], start, as_of],
-    ).fetchall()
+    if reference_level is not None and reference_level not in COMPARABLES_BY_LEVEL:
+        return {"comparable_level": "class", "comparable_sales": []}
+
+    scope, days = COMPARABLES_BY_LEVEL.get(reference_level or "", (None, COMPS_WINDOW_DAYS))
+    sales = _item_sales_before(con, row, as_of, days)
     same_variant = [s for s in sales if s[3] == (row.get("variant") or "")]
-    level, chosen = ("item+variant", same_variant) if same_variant else ("item", sales)
+    if scope == "item" or (scope is None and not same_variant):
+        level, chosen = "item", sales
+    else:
+        level, chosen = "item+variant", same_variant
+    if days is None and chosen:
+        chosen = [s for s in chosen if s[0] == chosen[0][0]]  # the latest day only
     return {
         "comparable_level": level if chosen else None,
         "comparable_sales": [
@@ -769,3 +793,19 @@ def comparable_sales(
             for d, p, v, var in chosen
         ],
     }
+
+
+def _item_sales_before(
+    con: duckdb.DuckDBPyConnection, row: Mapping[str, Any], as_of: dt.date, days: int | None
+) -> list[tuple[Any, ...]]:
+    """(day, price, venue, variant) of the item's sales in the `days` before `as_of` (all
+    earlier sales if None), newest first."""
+    window = "" if days is None else "AND sale_date >= ? "
+    start = [] if days is None else [as_of - dt.timedelta(days=days)]
+    return con.execute(
+        "SELECT CAST(sale_date AS DATE) AS sale_date, price_usd, venue, "
+        "coalesce(variant, '') AS variant FROM raw_sales "
+        f"WHERE asset_class = ? AND item_id = ? AND sale_date < ? {window}"
+        "ORDER BY sale_date DESC, price_usd",
+        [row["asset_class"], row["item_id"], as_of, *start],
+    ).fetchall()

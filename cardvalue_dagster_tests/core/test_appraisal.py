@@ -14,6 +14,7 @@ import pytest
 from cardvalue_dagster.core.appraisal import (
     UnknownItemError,
     appraise,
+    comparable_sales,
     item_from_attributes,
     known_item_rows,
     pseudo_sales,
@@ -296,3 +297,23 @@ def test_a_query_borrows_what_its_item_is_known_to_be() -> None:
     features = query_features(con, "sneakers", filled[:1], as_of)
     assert features.loc[0, "retail_price_usd"] == 220
     assert features.loc[0, "days_since_release"] == (as_of - dt.date(2017, 11, 9)).days
+
+
+def test_comparable_sales_follow_the_reference_level(market) -> None:
+    con, _, as_of = market
+    item = {"asset_class": "sneakers", "item_id": "sneakers:item0", "variant": "size 8"}
+
+    month = comparable_sales(con, item, as_of, "iv_30d")
+    year = comparable_sales(con, item, as_of, "iv_365d")
+    last = comparable_sales(con, item, as_of, "iv_last")
+    whole_item = comparable_sales(con, item, as_of, "item_30d_adjusted")
+    from_class = comparable_sales(con, item, as_of, "class_30d")
+
+    def days(found: dict) -> list[dt.date]:
+        return [dt.date.fromisoformat(s["date"]) for s in found["comparable_sales"]]
+
+    assert min(days(year)) < as_of - dt.timedelta(days=30) <= min(days(month))
+    assert len(set(days(last))) == 1 and days(last)[0] == max(days(month))
+    assert {s["variant"] for s in whole_item["comparable_sales"]} > {"size 8"}
+    assert whole_item["comparable_level"] == "item"
+    assert from_class == {"comparable_level": "class", "comparable_sales": []}
