@@ -16,7 +16,7 @@ from cardvalue_dagster.home import Home, current_home
 from cardvalue_dagster.jobs import INGEST_JOBS, VALUATION_JOBS, daily_portfolio_valuation
 from cardvalue_dagster.refresh import card_prices_schedule, refresh_card_prices
 from cardvalue_dagster.resources import build_resources
-from cardvalue_dagster.retraining import drift_sensor
+from cardvalue_dagster.retraining import drift_sensor, weekly_backtest
 
 
 def build_definitions(home: Home) -> Definitions:
@@ -38,7 +38,7 @@ def build_definitions(home: Home) -> Definitions:
         asset_checks=[*INGEST_CHECKS, *VALUATION_CHECKS, *MONITORING_CHECKS],
         jobs=[*INGEST_JOBS, *VALUATION_JOBS, refresh_card_prices],
         sensors=[landing_sensor, drift_sensor, valuation_automation],
-        schedules=[card_prices_schedule, daily_portfolio_valuation],
+        schedules=[card_prices_schedule, daily_portfolio_valuation, weekly_backtest],
         resources=build_resources(home),
         executor=in_process_executor,
     )

@@ -21,6 +21,10 @@ from pathlib import Path
 HOME_ENV_VAR = "CARDVALUE_HOME"
 DEFAULT_HOME = ".cardvalue"
 
+REPORTS_URL_ENV_VAR = "CARDVALUE_REPORTS_URL"
+DEFAULT_REPORTS_URL = "http://127.0.0.1:8000/reports"
+"""Where `cardvalue serve` publishes the home's reports folder (its default host and port)."""
+
 DAGSTER_YAML = """\
 # Written by CardValue. The warehouse pool lets one step at a time write the DuckDB file
 # (DuckDB allows a single writing process), so concurrent runs queue instead of failing on its lock.
@@ -60,6 +64,15 @@ class Home:
     @property
     def reports(self) -> Path:
         return self.root / "reports"
+
+    def report_url(self, path: Path) -> str:
+        """The http address of a file under `reports`, as `cardvalue serve` publishes it.
+
+        A browser does not follow a file:// link from the Dagster UI's http page, so reports
+        are linked through the service (`CARDVALUE_REPORTS_URL` when it runs elsewhere).
+        """
+        base = os.environ.get(REPORTS_URL_ENV_VAR, DEFAULT_REPORTS_URL).rstrip("/")
+        return f"{base}/{path.resolve().relative_to(self.reports.resolve()).as_posix()}"
 
     @property
     def dagster(self) -> Path:

@@ -62,7 +62,22 @@ value_portfolios_job = define_asset_job(
     description="portfolio_valuations for one day: every portfolio file in the landing zone.",
 )
 
-VALUATION_JOBS = [build_features_job, train_valuator_job, report_drift_job, value_portfolios_job]
+backtest_valuator_job = define_asset_job(
+    "backtest_valuator",
+    selection=AssetSelection.assets(valuator_backtest),
+    description=(
+        "One class: the walk-forward backtest of its last four weeks again, without retraining, "
+        "so its coverage (which drift_sensor watches) stays current; with the promotion gate."
+    ),
+)
+
+VALUATION_JOBS = [
+    build_features_job,
+    train_valuator_job,
+    backtest_valuator_job,
+    report_drift_job,
+    value_portfolios_job,
+]
 
 daily_portfolio_valuation = build_schedule_from_partitioned_job(
     value_portfolios_job,

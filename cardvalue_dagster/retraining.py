@@ -1,4 +1,5 @@
-"""`drift_sensor`: retrain a class's valuator when its data has moved, and only then.
+"""`drift_sensor`: retrain a class's valuator when its data has moved, and only then; and
+`weekly_backtest`, which keeps the coverage it watches current.
 
 A class is retrained (the `train_valuator` job: train, backtest, gate, SHAP, promotion) when
 either holds for its monitored model version (see below):
@@ -29,15 +30,18 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     DagsterInstance,
+    DefaultScheduleStatus,
     RunRequest,
+    ScheduleEvaluationContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    schedule,
     sensor,
 )
 
 from cardvalue_dagster.asset_classes import ASSET_CLASSES
-from cardvalue_dagster.jobs import train_valuator_job
+from cardvalue_dagster.jobs import backtest_valuator_job, train_valuator_job
 from cardvalue_dagster.partitions import split_partition_keys
 
 logger = logging.getLogger(__name__)
@@ -129,6 +133,28 @@ def drift_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     if not requests:
         return SkipReason("no class has persistent drift or low backtest coverage")
     return SensorResult(run_requests=requests)
+
+
+@schedule(
+    job=backtest_valuator_job,
+    cron_schedule="0 5 * * 1",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.STOPPED,
+    description=(
+        "Every Monday at 05:00 UTC: each trained class's backtest over its latest four weeks, "
+        "so drift_sensor's coverage rule judges the recent market, not the day of training."
+    ),
+)
+def weekly_backtest(context: ScheduleEvaluationContext) -> list[RunRequest]:
+    """One backtest run per class with a trained valuator, keyed by class and week.
+
+    A backtest otherwise runs only after a training, so a model that slowly stops holding its
+    intervals would never show it. A new backtest also lets `promoted_valuator` promote a
+    candidate that failed its gate once and passes on the newer weeks.
+    """
+    trained = sorted(context.instance.get_materialized_partitions(VALUATOR))
+    week = (context.scheduled_execution_time or dt.datetime.now(dt.UTC)).date().isoformat()
+    return [RunRequest(run_key=f"backtest:{c}:{week}", partition_key=c) for c in trained]
 
 
 def watched_version(instance: DagsterInstance, asset_class: str) -> str | None:

@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, build_schedule_context
 
 from cardvalue_dagster.definitions import build_definitions
 from cardvalue_dagster.home import Home
@@ -185,3 +185,31 @@ def test_portfolio_lines_are_valued_or_kept_with_their_reason(trained) -> None:
     assert metadata["vault/total_value"] == pytest.approx(valued["value"].sum())
     assert metadata["vault/total_upper"] == pytest.approx(valued["upper"].sum())
     assert "unvalued_cost_basis_usd" in metadata["totals"] and "500.00" in metadata["totals"]
+
+
+def test_weekly_backtest_reruns_each_trained_class(trained) -> None:
+    home, defs, instance, _ = trained
+    schedule = defs.get_schedule_def("weekly_backtest")
+    monday = dt.datetime(2026, 12, 7, 5, 0, tzinfo=dt.UTC)
+
+    requests = schedule.evaluate_tick(
+        build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=monday,
+            repository_def=defs.get_repository_def(),
+        )
+    ).run_requests
+
+    assert [(r.partition_key, r.run_key) for r in requests] == [
+        ("sneakers", "backtest:sneakers:2026-12-07")
+    ]
+    before = query(home, "SELECT max(evaluated_at) AS at FROM valuator_backtests")["at"].iloc[0]
+    rerun = defs.resolve_job_def("backtest_valuator").execute_in_process(
+        instance=instance, partition_key="sneakers"
+    )
+    assert rerun.success
+    assert [e.check_name for e in rerun.get_asset_check_evaluations()] == ["valuator_backtest_gate"]
+    rows = query(home, "SELECT * FROM valuator_backtests")
+    assert set(rows["method"]) == {"valuator", "comps", "rf"}
+    after = rows["evaluated_at"].max()
+    assert pd.notna(after) and (pd.isna(before) or after > before)

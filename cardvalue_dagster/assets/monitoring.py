@@ -291,7 +291,7 @@ def _drift_of_day(
             "drifted_columns": ", ".join(result.drifted_columns) or "none",
             "tests_used": ", ".join(result.methods_used),
             "report": MetadataValue.path(str(path)),
-            "report_url": MetadataValue.url(path.resolve().as_uri()),
+            "report_url": MetadataValue.url(home.layout.report_url(path)),
             **_column_scores(result.per_column),
         }
     )

@@ -21,6 +21,7 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi import Query as QueryParam
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from cardvalue_dagster.home import Home
 from cardvalue_dagster.serving.models import NoPromotedModel, RegistryUnavailable
@@ -71,6 +72,9 @@ def create_app(home: Home, *, check_seconds: float = 30.0) -> FastAPI:
     )
     app.state.appraiser = appraiser
     _add_error_handlers(app)
+    # Drift reports and SHAP plots, so the Dagster UI's links open in a browser.
+    reports = StaticFiles(directory=home.reports, check_dir=False)
+    app.mount("/reports", reports, name="reports")
 
     @app.get("/health", response_model=Health)
     def health() -> Health:

@@ -265,3 +265,16 @@ def test_reads_of_a_class_not_built_yet_are_503_naming_the_asset(
     assert answer.status_code == 503
     assert answer.json()["asset"] == asset and answer.json()["partition"] == "mlb"
     assert f"materialize the mlb partition of {asset}" in answer.json()["detail"]
+
+
+def test_reports_under_the_home_are_served(client: httpx.Client, served_home: ServedHome) -> None:
+    report = served_home.home.reports / "drift" / "sneakers" / "2018-12-01.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("<html><body>Share of Drifted Columns</body></html>")
+
+    found = client.get("/reports/drift/sneakers/2018-12-01.html")
+    missing = client.get("/reports/drift/sneakers/1999-01-01.html")
+
+    assert found.status_code == 200 and "Share of Drifted Columns" in found.text
+    assert missing.status_code == 404
+    assert served_home.home.report_url(report).endswith("/reports/drift/sneakers/2018-12-01.html")
