@@ -206,6 +206,20 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self.started
 
 
+def section_header(title: str, started: str, started_machine: str, seconds: float) -> list[str]:
+    """The lines every results section opens with: title, command, date, machine, wall time."""
+    return [
+        f"## {title}",
+        "",
+        f"- command: `{command()}`",
+        f"- date: {started}",
+        f"- machine at start: {started_machine}",
+        f"- machine at end: {machine()}",
+        f"- wall time: {seconds:.0f} s",
+        "",
+    ]
+
+
 def emit(body: str) -> None:
     """The final figures, on stdout."""
     sys.stdout.write(body.rstrip() + "\n")

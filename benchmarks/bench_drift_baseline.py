@@ -21,13 +21,12 @@ warns under each rule. It asserts nothing; it writes its section of RESULTS.md.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import pandas as pd
-from _common import command, emit, machine, now, write_section
+from _common import emit, machine, now, section_header, setup_logging, write_section
 from bench_valuator import _features, load_stockx
 
 from cardvalue_dagster.core.drift import (
@@ -116,14 +115,8 @@ class Sensor:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    logging.getLogger("cardvalue_dagster").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore")
+    setup_logging()
+    warnings.filterwarnings("ignore")  # Evidently's and SciPy's, once per report
     started, started_machine, clock = now(), machine(), time.perf_counter()
 
     features = _features(load_stockx())
@@ -131,16 +124,12 @@ def main() -> None:
     logger.info("features of %d StockX sales", len(features))
 
     parts = [_replays(features), _jumps(features)]
+    title = (
+        "Calibrated warning share vs the fixed floor: drift_sensor replayed on StockX "
+        "(bench_drift_baseline.py)"
+    )
     header = [
-        "## Calibrated warning share vs the fixed floor: drift_sensor replayed on StockX "
-        "(bench_drift_baseline.py)",
-        "",
-        f"- command: `{command()}`",
-        f"- date: {started}",
-        f"- machine at start: {started_machine}",
-        f"- machine at end: {machine()}",
-        f"- wall time: {time.perf_counter() - clock:.0f} s",
-        "",
+        *section_header(title, started, started_machine, time.perf_counter() - clock),
         f"Features of all {len(features):,} shared StockX sales. The sensor rule: a retraining "
         f"when {DRIFT_PERSIST_DAYS} of the last {DRIFT_WINDOW_DAYS} judged days under the "
         f"newest version warned (days with at least {DEFAULT_MIN_ROWS} sales). Fixed floor: a "

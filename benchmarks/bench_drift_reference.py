@@ -48,13 +48,12 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import pandas as pd
-from _common import command, emit, machine, now, write_section
+from _common import command, emit, machine, now, setup_logging, write_section
 from bench_valuator import _features, load_stockx
 
 from cardvalue_dagster.core.drift import (
@@ -199,13 +198,7 @@ def _unseen(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[str, ...]:
 
 def main() -> None:
     args = _arguments()
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    logging.getLogger("cardvalue_dagster").setLevel(logging.WARNING)
+    setup_logging()
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     started_machine, started, clock = machine(), now(), time.perf_counter()
 

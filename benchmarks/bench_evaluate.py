@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import command, emit, machine, now, write_section
+from _common import emit, machine, now, section_header, setup_logging, write_section
 from bench_valuator import load_stockx
 
 logger = logging.getLogger("benchmarks.bench_evaluate")
@@ -42,12 +42,7 @@ SHIFT_DAYS = 60
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    setup_logging()
     started, started_machine, clock = now(), machine(), time.perf_counter()
     sales = load_stockx()
     sales["sale_date"] = pd.to_datetime(sales["sale_date"])
@@ -57,15 +52,9 @@ def main() -> None:
         for name, train, test in (_readme_split(sales), _large_split(sales)):
             rows.append(_run(Path(folder), name, train, test))
 
+    title = "`cardvalue evaluate` from the command line (bench_evaluate.py)"
     lines = [
-        "## `cardvalue evaluate` from the command line (bench_evaluate.py)",
-        "",
-        f"- command: `{command()}`",
-        f"- date: {started}",
-        f"- machine at start: {started_machine}",
-        f"- machine at end: {machine()}",
-        f"- wall time: {time.perf_counter() - clock:.0f} s",
-        "",
+        *section_header(title, started, started_machine, time.perf_counter() - clock),
         "Each run is `cardvalue evaluate --train T --test S --asset-class sneakers --json` in a "
         "subprocess; wall time and peak RSS are the child's. MdAPE and coverage are the JSON's "
         "(coverage of the nominal 90 % intervals).",
