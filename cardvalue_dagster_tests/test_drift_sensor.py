@@ -7,17 +7,22 @@ import datetime as dt
 import numpy as np
 import pytest
 from dagster import AssetKey, DagsterInstance, SensorResult, build_sensor_context
+from mlflow.tracking import MlflowClient
 
+from cardvalue_dagster.core.drift import DRIFT_SHARE_WARNING
 from cardvalue_dagster.definitions import build_definitions
 from cardvalue_dagster.home import Home
+from cardvalue_dagster.model_registry import latest_version
 from cardvalue_dagster.retraining import (
     CLASS_TAG,
+    DRIFT_PERSIST_DAYS,
     REASON_TAG,
     DriftDay,
     drift_sensor,
     retraining_reason,
 )
-from cardvalue_dagster_tests.conftest import run_range, write_landing_csv
+from cardvalue_dagster.tracking import tracking_uri
+from cardvalue_dagster_tests.conftest import query, run_range, write_landing_csv
 from cardvalue_dagster_tests.core.helpers import START, synthetic_market
 
 TRAIN_DAYS = 40
@@ -71,7 +76,7 @@ def drifted_home(tmp_path_factory: pytest.TempPathFactory):
             _land(home, asset_class, "later.csv", sales)
             _build(defs, instance, asset_class, first_moved, last)
             assert run_range(defs, instance, "report_drift", asset_class, first_moved, last).success
-        yield instance
+        yield home, instance
 
 
 def _land(home: Home, asset_class: str, name: str, sales) -> None:
@@ -86,8 +91,9 @@ def _build(defs, instance, asset_class: str, start: dt.date, end: dt.date) -> No
 
 
 def test_moved_market_gets_exactly_one_retraining(drifted_home) -> None:
-    first = drift_sensor(build_sensor_context(instance=drifted_home))
-    second = drift_sensor(build_sensor_context(instance=drifted_home))
+    _, instance = drifted_home
+    first = drift_sensor(build_sensor_context(instance=instance))
+    second = drift_sensor(build_sensor_context(instance=instance))
 
     assert isinstance(first, SensorResult)
     assert [r.partition_key for r in first.run_requests] == ["art"]
@@ -121,3 +127,19 @@ def test_each_day_is_judged_by_its_own_warning_share() -> None:
 
     assert retraining_reason(volatile, "2", coverage=None, threshold=0.3) is None
     assert retraining_reason(beyond, "2", coverage=None, threshold=0.3) is not None
+
+
+def test_each_reported_day_carries_its_version_warning_share(drifted_home) -> None:
+    """The share a day was judged by is the one its model version's training measured."""
+    home, _ = drifted_home
+    client = MlflowClient(tracking_uri=tracking_uri(home))
+    days = query(home, "SELECT * FROM drift_days WHERE enough_data")
+
+    assert set(days["asset_class"]) == {"sneakers", "art"}
+    for asset_class, rows in days.groupby("asset_class"):
+        version = latest_version(tracking_uri(home), str(asset_class))
+        measured = client.get_run(version.run_id).data.metrics["drift_warning_share"]
+        assert (rows["warning_share"] == measured).all(), asset_class
+        assert measured >= DRIFT_SHARE_WARNING
+    art = days[days["asset_class"] == "art"]
+    assert (art["drifted_share"] >= art["warning_share"]).sum() >= DRIFT_PERSIST_DAYS

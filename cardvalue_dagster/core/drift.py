@@ -277,16 +277,18 @@ def drift_baseline(
     `days` days with at least `min_rows` sales is judged as the `drift_report` asset judges a
     new day: against the window without that day. A day of a real market is not a sample of
     its year: it bunches on a few items, and the price level and mix move. On the shared StockX
-    sales the days of late October 2018 drifted at 0.25-0.75 against their own window, so the
-    fixed floor (0.3) warned on nearly every day and `drift_sensor` would have asked for a
-    retraining every few days, each leaving the verdict where it was (bench_drift_reference in
-    benchmarks/RESULTS.md). Raising the share to just above the highest baseline share keeps
-    the floor for a steady class (a synthetic one's baseline is 0-0.15) and makes a volatile
-    one warn only on a day that drifts more than any of its recent ordinary days.
+    sales the latest 10 days through October 2018 drifted at 0.38-0.75 against their own
+    window, so the fixed floor (0.3) warned on 48 of the 55 days that followed and, replayed,
+    `drift_sensor` retrained 16 times in them, each time to the same verdict; with this share,
+    none (bench_drift_baseline in benchmarks/RESULTS.md). Raising the share to just above the
+    highest baseline share keeps the floor for a steady class (a synthetic one's baseline is
+    0-0.17) and makes a volatile one warn only on a day that drifts more than any of its recent
+    ordinary days.
 
-    Known shortcoming: on a class whose ordinary days already drift in most columns, a real
-    10 % price move on one day is not told apart from the usual mix (bench_drift_reference
-    part 4); the backtest's coverage, which `drift_sensor` watches too, is then the signal.
+    Known shortcoming: on a class whose ordinary days already drift in most columns, a price
+    jump of 25-50 % on a day is not told apart from the usual mix (bench_drift_baseline part 2;
+    the fixed floor warned as often without the jump); the backtest's coverage, which
+    `drift_sensor` watches too and `weekly_backtest` keeps current, is then the signal.
     """
     dates = pd.to_datetime(features["sale_date"])
     counts = dates.value_counts()
