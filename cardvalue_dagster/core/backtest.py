@@ -151,14 +151,12 @@ def walk_forward(
     forest_params: ForestParams | None = None,
     include_forest: bool = True,
     spill_directory: str | os.PathLike[str] | None = None,
-    stats: pd.DataFrame | None = None,
-    prices: pd.DataFrame | None = None,
 ) -> BacktestResult:
     """Value each test sale day by day from earlier sales only (see the module docstring).
 
     `history` and `test` are canonical sales frames (raw_sales columns); test sales are the
-    ones valued and scored. `stats` and `prices` (sports_stats and hobby_prices rows), when
-    given, fill the player and reference-price features; without them those stay empty.
+    ones valued and scored; player statistics and reference prices are not joined (the
+    warehouse backtest uses `walk_forward_on_features` on features that hold them).
     `include_forest=False` skips the prototype (its columns are NaN). `spill_directory` is the
     folder DuckDB may spill to while building features (created if missing; DuckDB removes
     its files when done); None uses a fresh temporary folder.
@@ -166,7 +164,7 @@ def walk_forward(
     report = progress or (lambda message: logger.info("%s", message))
     sales = _combined(history, test)
     watch = time.perf_counter()
-    features = _features(sales, spill_directory, stats, prices)
+    features = _features(sales, spill_directory)
     seconds = time.perf_counter() - watch
     report(f"features for {len(features):,} sales in {seconds:.1f} s")
 
@@ -256,12 +254,7 @@ def _combined(history: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     return sales
 
 
-def _features(
-    sales: pd.DataFrame,
-    spill_directory: str | os.PathLike[str] | None,
-    stats: pd.DataFrame | None = None,
-    prices: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+def _features(sales: pd.DataFrame, spill_directory: str | os.PathLike[str] | None) -> pd.DataFrame:
     """Point-in-time features of every sale, computed once in an in-memory DuckDB.
 
     The connection spills to `spill_directory`, or to a temporary folder removed afterwards.
@@ -276,22 +269,7 @@ def _features(
         con.execute("SET enable_progress_bar = false")
         con.register("backtest_sales_frame", sales)
         con.execute("CREATE TABLE backtest_sales AS SELECT * FROM backtest_sales_frame")
-        return build_features(
-            con,
-            "backtest_sales",
-            stats=_registered(con, "backtest_stats", stats),
-            prices=_registered(con, "backtest_prices", prices),
-        )
-
-
-def _registered(
-    con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame | None
-) -> str | None:
-    """`frame` registered in `con` as `name`, or None when there is none to use."""
-    if frame is None or frame.empty:
-        return None
-    con.register(name, frame)
-    return name
+        return build_features(con, "backtest_sales")
 
 
 @dataclass
