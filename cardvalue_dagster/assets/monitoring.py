@@ -31,7 +31,12 @@ from dagster import (
 from cardvalue_dagster.assets.checks import Verdict, partition_evaluations, per_partition_check
 from cardvalue_dagster.assets.ingest import WAREHOUSE_POOL
 from cardvalue_dagster.assets.metadata import OWNER, table_metadata
-from cardvalue_dagster.assets.valuation import DRIFT_WARNING_METRIC, enriched_features, valuator
+from cardvalue_dagster.assets.valuation import (
+    CLASS_FEATURES,
+    DRIFT_WARNING_METRIC,
+    enriched_features,
+    valuator,
+)
 from cardvalue_dagster.conditions import follow_new_day, follow_new_model
 from cardvalue_dagster.partitions import (
     ASSET_CLASS_DIMENSION,
@@ -70,13 +75,7 @@ DRIFT_COLUMNS_DOC = {
 
 
 @asset(
-    deps=[
-        valuator,
-        AssetDep(
-            enriched_features,
-            partition_mapping=MultiToSingleDimensionPartitionMapping(ASSET_CLASS_DIMENSION),
-        ),
-    ],
+    deps=[valuator, CLASS_FEATURES],
     partitions_def=class_partitions,
     automation_condition=follow_new_model("valuator"),
     pool=WAREHOUSE_POOL,
@@ -238,7 +237,8 @@ def _drift_verdict(match: pd.DataFrame) -> Verdict:
 
 @dataclass(frozen=True)
 class TrainingWindow:
-    """What a day is judged against: the newest version's training features and warning share."""
+    """What a day is judged against: the monitored version's training features and warning
+    share."""
 
     features: pd.DataFrame
     version: str

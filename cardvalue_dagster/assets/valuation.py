@@ -11,7 +11,7 @@ replaces a better one by itself.
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from dagster import (
@@ -50,6 +50,9 @@ from cardvalue_dagster.partitions import (
 from cardvalue_dagster.resources import HomeResource
 from cardvalue_dagster.tracking import tracking_uri
 from cardvalue_dagster.warehouse import Warehouse
+
+if TYPE_CHECKING:  # imported inside the assets at run time, keeping the code location fast to load
+    from cardvalue_dagster.core.drift import DriftBaseline
 
 FEATURES_GROUP = "features"
 MODEL_GROUP = "model"
@@ -147,13 +150,16 @@ def enriched_features(context: AssetExecutionContext, warehouse: Warehouse) -> M
     )
 
 
+CLASS_FEATURES = AssetDep(
+    enriched_features,
+    partition_mapping=MultiToSingleDimensionPartitionMapping(ASSET_CLASS_DIMENSION),
+)
+"""How a class-partitioned asset (valuator, backtest, SHAP) reads features: every day of its
+class."""
+
+
 @asset(
-    deps=[
-        AssetDep(
-            enriched_features,
-            partition_mapping=MultiToSingleDimensionPartitionMapping(ASSET_CLASS_DIMENSION),
-        )
-    ],
+    deps=[CLASS_FEATURES],
     partitions_def=class_partitions,
     pool=WAREHOUSE_POOL,
     group_name=MODEL_GROUP,
@@ -178,12 +184,7 @@ def valuator(
     from cardvalue_dagster.model_registry import log_valuator
 
     asset_class = context.partition_key
-    features = warehouse.query(
-        "SELECT * FROM enriched_features WHERE asset_class = ? ORDER BY sale_date", [asset_class]
-    )
-    if features.empty:
-        raise ValueError(f"no features for {asset_class}: materialize enriched_features first")
-
+    features = class_features(warehouse, asset_class)
     model = Valuator().fit(features)
     baseline = drift_baseline(features)
     summary = {**_training_summary(model.to_dict()), **_baseline_summary(baseline)}
@@ -224,13 +225,7 @@ BACKTEST_COLUMNS = {
 
 
 @asset(
-    deps=[
-        valuator,
-        AssetDep(
-            enriched_features,
-            partition_mapping=MultiToSingleDimensionPartitionMapping(ASSET_CLASS_DIMENSION),
-        ),
-    ],
+    deps=[valuator, CLASS_FEATURES],
     partitions_def=class_partitions,
     automation_condition=follow_new_model("valuator"),
     pool=WAREHOUSE_POOL,
@@ -253,13 +248,7 @@ def valuator_backtest(
     from cardvalue_dagster.model_registry import latest_version
 
     asset_class = context.partition_key
-    features = warehouse.query(
-        "SELECT * FROM enriched_features WHERE asset_class = ? ORDER BY sale_date, sale_id",
-        [asset_class],
-    )
-    if features.empty:
-        raise ValueError(f"no features for {asset_class}: materialize enriched_features first")
-    features["sale_date"] = pd.to_datetime(features["sale_date"])
+    features = class_features(warehouse, asset_class)
     _, test = _split_last_days(features, BACKTEST_DAYS)
     result = walk_forward_on_features(
         features,
@@ -383,6 +372,17 @@ def promoted_valuator(context: AssetExecutionContext, warehouse: Warehouse, home
     )
 
 
+def class_features(warehouse: Warehouse, asset_class: str) -> pd.DataFrame:
+    """Every stored feature row of a class, in time order; an error naming the asset if none."""
+    features = warehouse.query(
+        "SELECT * FROM enriched_features WHERE asset_class = ? ORDER BY sale_date, sale_id",
+        [asset_class],
+    )
+    if features.empty:
+        raise ValueError(f"no features for {asset_class}: materialize enriched_features first")
+    return features
+
+
 def _training_summary(fitted: dict[str, Any]) -> dict[str, float]:
     """The numbers of a fit worth plotting over trainings: size and conformal scores per tier."""
     summary = {"training_sales": float(fitted["n_train"])}
@@ -391,7 +391,7 @@ def _training_summary(fitted: dict[str, Any]) -> dict[str, float]:
     return summary
 
 
-def _baseline_summary(baseline: Any) -> dict[str, float]:
+def _baseline_summary(baseline: "DriftBaseline") -> dict[str, float]:
     """The version's drift warning share and what it rests on, as MLflow metrics."""
     summary = {
         DRIFT_WARNING_METRIC: float(baseline.warning_share),
