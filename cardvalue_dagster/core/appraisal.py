@@ -399,7 +399,8 @@ def _optional_number(given: Mapping[str, Any], key: str) -> float | None:
 
 
 DAY_RANGE = (dt.date(1800, 1, 1), dt.date(2200, 12, 31))
-"""Days an item fact (a release date) may take: anything else is a typo, not a collectible."""
+"""Days an item fact (a release date) may take: anything else is a typo, not a collectible.
+The last one also bounds a valuation day (pandas cannot hold days past 2262)."""
 
 
 def _optional_day(given: Mapping[str, Any], key: str) -> str | None:

@@ -104,14 +104,18 @@ class ModelCache:
             return self._entries.setdefault(asset_class, _Entry())
 
     def _refresh(self, asset_class: str, entry: _Entry) -> None:
-        """Look the alias up; load its version if it moved. A failed lookup keeps the old one."""
+        """Follow the class's alias; when the registry cannot be read or the promoted version
+        cannot be loaded, keep serving the model already loaded (if there is none, say so)."""
         try:
-            version = self._promoted(asset_class)
-        except Exception as exc:  # unreachable or locked registry: keep serving what we have
-            logger.exception("%s: could not look up the promoted valuator", asset_class)
+            self._follow_alias(asset_class, entry)
+        except Exception as exc:  # unreachable or locked registry, or a broken version
+            logger.exception("%s: could not refresh the promoted valuator", asset_class)
             if entry.model is None:
                 raise RegistryUnavailable(asset_class, f"{type(exc).__name__}: {exc}") from exc
-            return
+
+    def _follow_alias(self, asset_class: str, entry: _Entry) -> None:
+        """Look the alias up; load its version if it moved."""
+        version = self._promoted(asset_class)
         entry.checked = time.monotonic()
 
         if version is None:
@@ -120,13 +124,7 @@ class ModelCache:
         if entry.model is not None and entry.model.version == version:
             return
         started = time.perf_counter()
-        try:
-            valuator = self._load(self.tracking_uri, asset_class, version)
-        except Exception as exc:  # a broken or half-written version: keep serving the old one
-            logger.exception("%s: could not load promoted version %s", asset_class, version)
-            if entry.model is None:
-                raise RegistryUnavailable(asset_class, f"{type(exc).__name__}: {exc}") from exc
-            return
+        valuator = self._load(self.tracking_uri, asset_class, version)
         entry.model = LoadedModel(asset_class, version, valuator, dt.datetime.now(dt.UTC))
         logger.info(
             "%s: serving valuator version %s (loaded in %.2f s)",

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cardvalue_dagster.asset_classes import ASSET_CLASSES
+from cardvalue_dagster.core.appraisal import DAY_RANGE
 
 MAX_BATCH = 1000
 """Most items one request may value."""
@@ -42,7 +43,7 @@ class ValueRequest(BaseModel):
     as_of: dt.date | None = Field(
         default=None,
         ge=dt.date(1900, 1, 1),
-        le=dt.date(2200, 12, 31),
+        le=DAY_RANGE[1],
         description="Valuation day; by default the day after the class's newest known sale.",
     )
     coverage: float = Field(default=0.9, gt=0.0, lt=1.0, description="Interval coverage.")
