@@ -123,7 +123,7 @@ def _value_file(
 
     try:
         lines, bad = read_portfolio(path)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as problem:
+    except ValueError as problem:  # bad JSON, a CSV parser error and bad bytes are all these
         # One unreadable file is one failed portfolio, never a failed run for every vault.
         lines, bad = [], [BadLine(path.name, 0, f"the file cannot be read: {problem}")]
     rows: list[dict[str, Any]] = [{"line": b.line, "status": f"unreadable: {b.rule}"} for b in bad]
